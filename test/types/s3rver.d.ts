@@ -1,0 +1,18 @@
+// Minimal typing of the parts of s3rver the test harness uses.
+declare module 's3rver' {
+  import type { AddressInfo } from 'node:net'
+  interface S3rverOptions {
+    address?: string
+    port?: number
+    silent?: boolean
+    directory: string
+    resetOnClose?: boolean
+    allowMismatchedSignatures?: boolean
+    configureBuckets?: Array<{ name: string; configs: Array<string | Buffer> }>
+  }
+  export default class S3rver {
+    constructor(options: S3rverOptions)
+    run(): Promise<AddressInfo>
+    close(): Promise<void>
+  }
+}
