@@ -1,0 +1,538 @@
+/**
+ * The switchboard config file (YAML or JSON): offices, groups, DIDs, IVR menus, queues,
+ * routing rules, outbound caller id, recording, retention, stats and CSAT.
+ *
+ * One TypeBox schema is the contract: every object rejects unknown fields
+ * (`additionalProperties: false`), every optional field has a default, and
+ * `validateSwitchboardFile` adds the referential checks a schema cannot express
+ * (every queue/menu/office/group referenced exists). Errors name the field path,
+ * e.g. `queues[1].strategy: must be one of longest-idle, round-robin, ring-all, sticky`.
+ */
+import { readFile, access } from 'node:fs/promises'
+import { constants as fsConstants } from 'node:fs'
+import { extname, isAbsolute, join } from 'node:path'
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Value, type ValueError } from '@sinclair/typebox/value'
+import { IANAZone } from 'luxon'
+import { parse as parseYaml } from 'yaml'
+import { ConfigError } from '../errors.ts'
+
+const strict = { additionalProperties: false } as const
+
+// ---------------------------------------------------------------- primitives
+
+const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: 'identifier: letters, digits, _ . -' })
+/** 'HH:mm-HH:mm', end may be 24:00 (round-the-clock office). */
+export const HOURS_PATTERN = '^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$'
+const Hours = Type.String({ pattern: HOURS_PATTERN, description: "'HH:mm-HH:mm'" })
+const DayHours = Type.Union([Hours, Type.Literal('closed')])
+const IsoDate = Type.String({ pattern: '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$', description: "'YYYY-MM-DD'" })
+const E164 = Type.String({ pattern: '^\\+[1-9][0-9]{6,14}$', description: 'E.164 number, e.g. +74951234567' })
+const Segment = Type.Union([Type.Literal('A'), Type.Literal('B'), Type.Literal('C')])
+const PositiveInt = (def: number, extra: Record<string, unknown> = {}) => Type.Integer({ minimum: 1, default: def, ...extra })
+const NonNegInt = (def: number, extra: Record<string, unknown> = {}) => Type.Integer({ minimum: 0, default: def, ...extra })
+
+// ---------------------------------------------------------------- offices & calendar
+
+const WeeklyHours = Type.Object({
+  mon: DayHours, tue: DayHours, wed: DayHours, thu: DayHours, fri: DayHours,
+  sat: Type.Optional(DayHours), sun: Type.Optional(DayHours),
+}, strict)
+
+const DatedHours = Type.Object({ date: IsoDate, hours: Hours }, strict)
+
+/** Production calendar: public holidays, shortened pre-holiday days, and weekend days made working days. */
+export const CalendarSchema = Type.Object({
+  holidays: Type.Array(IsoDate, { default: [] }),
+  shortDays: Type.Array(DatedHours, { default: [] }),
+  workdays: Type.Array(DatedHours, { default: [], description: 'weekend days that are working days (transferred days)' }),
+}, { ...strict, default: {} })
+
+export const OfficeSchema = Type.Object({
+  id: Id,
+  name: Type.String({ minLength: 1 }),
+  tz: Type.String({ minLength: 1, description: 'IANA time zone, e.g. Europe/Moscow' }),
+  hours: WeeklyHours,
+  calendar: CalendarSchema,
+  fallbackQueue: Type.Optional(Id),
+}, strict)
+
+// ---------------------------------------------------------------- groups, DIDs
+
+export const GroupSchema = Type.Object({
+  id: Id,
+  name: Type.String({ minLength: 1 }),
+  supervisorId: Type.Optional(Type.String({ minLength: 1 })),
+  secretaryId: Type.Optional(Type.String({ minLength: 1 })),
+  officeId: Type.Optional(Id),
+}, strict)
+
+export const DidSchema = Type.Object({
+  source: Type.String({ minLength: 1, description: 'call-tracking source tag' }),
+  noIvr: Type.Boolean({ default: false }),
+  ivrMenu: Type.Optional(Id),
+  queue: Type.Optional(Id),
+  officeId: Id,
+}, strict)
+
+/** DID keys: digits with an optional leading '+'; routing looks them up by digits. */
+export const DID_KEY_PATTERN = '^\\+?[0-9]{3,15}$'
+
+// ---------------------------------------------------------------- IVR
+
+export const IvrActionSchema = Type.Union([
+  Type.Literal('queue'), Type.Literal('menu'), Type.Literal('route'), Type.Literal('extension'), Type.Literal('hangup'),
+])
+
+const IvrTarget = Type.Object({
+  action: IvrActionSchema,
+  target: Type.Optional(Type.String({ minLength: 1 })),
+}, strict)
+
+export const IvrOptionSchema = Type.Object({
+  label: Type.String({ minLength: 1, description: 'human label shown in screen pop and the console' }),
+  action: IvrActionSchema,
+  target: Type.Optional(Type.String({ minLength: 1 })),
+}, strict)
+
+export const IvrMenuSchema = Type.Object({
+  id: Id,
+  prompt: Type.String({ minLength: 1, description: "prompt file (relative to the prompts dir) or 'tone_stream://…'" }),
+  options: Type.Record(Type.String({ pattern: '^[0-9*#]$' }), IvrOptionSchema, strict),
+  timeoutMs: PositiveInt(5000, { maximum: 60000 }),
+  maxRetries: NonNegInt(2, { maximum: 10 }),
+  invalidPrompt: Type.Optional(Type.String({ minLength: 1 })),
+  defaultAction: Type.Optional(IvrTarget),
+}, strict)
+
+// ---------------------------------------------------------------- queues
+
+export const QueueStrategySchema = Type.Union([
+  Type.Literal('longest-idle'), Type.Literal('round-robin'), Type.Literal('ring-all'), Type.Literal('sticky'),
+])
+
+export const QueueSchema = Type.Object({
+  id: Id,
+  name: Type.String({ minLength: 1 }),
+  strategy: Type.Union([
+    Type.Literal('longest-idle'), Type.Literal('round-robin'), Type.Literal('ring-all'), Type.Literal('sticky'),
+  ], { default: 'longest-idle' }),
+  groupIds: Type.Array(Id, { default: [], description: 'groups whose agents serve this queue' }),
+  agentTimeoutSec: PositiveInt(20, { maximum: 600 }),
+  maxWaitSec: PositiveInt(300, { maximum: 86400 }),
+  maxLength: PositiveInt(50, { maximum: 100000 }),
+  overflow: Type.Object({
+    action: Type.Union([Type.Literal('queue'), Type.Literal('voicemail'), Type.Literal('callback')], { default: 'callback' }),
+    target: Type.Optional(Id),
+  }, { ...strict, default: {} }),
+  wrapUpSec: NonNegInt(10, { maximum: 3600 }),
+  priorityRules: Type.Array(Type.Object({
+    segment: Type.Union([Segment, Type.Literal('unidentified')]),
+    priority: Type.Integer({ minimum: -1000, maximum: 1000 }),
+  }, strict), { default: [] }),
+  musicOnHold: Type.Optional(Type.String({ minLength: 1 })),
+  announcePosition: Type.Boolean({ default: false }),
+}, strict)
+
+// ---------------------------------------------------------------- routing
+
+export const RoutingSchema = Type.Object({
+  defaultOfficeId: Type.Optional(Id),
+  managerRingSec: PositiveInt(30, { maximum: 300 }),
+  colleagueRingSec: PositiveInt(20, { maximum: 300 }),
+  supervisorRingSec: PositiveInt(20, { maximum: 300 }),
+  maxColleagues: NonNegInt(3, { maximum: 50 }),
+  kindRoutes: Type.Object({
+    unknown: Type.String({ minLength: 1, default: 'sales' }),
+    client: Type.Optional(Id),
+    supplier: Type.String({ minLength: 1, default: 'production' }),
+    partner: Type.Optional(Id),
+    other: Type.String({ minLength: 1, default: 'finance' }),
+  }, { ...strict, default: {} }),
+  segmentQueues: Type.Object({
+    A: Type.Optional(Id), B: Type.Optional(Id), C: Type.Optional(Id),
+  }, { ...strict, default: {}, description: 'segments whose clients go to a queue instead of their manager' }),
+  unidentifiedSegment: Type.Union([Segment, Type.Literal('none')], {
+    default: 'C', description: 'segment used for the priority of callers the directory does not know',
+  }),
+  repeatCaller: Type.Object({
+    enabled: Type.Boolean({ default: true }),
+    sameDay: Type.Boolean({ default: true }),
+    ringSec: PositiveInt(20, { maximum: 300 }),
+  }, { ...strict, default: {} }),
+  blacklist: Type.Object({
+    enabled: Type.Boolean({ default: false }),
+    maxCallsPerDay: PositiveInt(5, { maximum: 10000 }),
+    treatment: Type.Union([Type.Literal('reject'), Type.Literal('queue')], { default: 'reject' }),
+    queue: Type.Optional(Id),
+    numbers: Type.Array(E164, { default: [], description: 'permanently blacklisted numbers' }),
+  }, { ...strict, default: {} }),
+  segmentPriority: Type.Object({
+    A: Type.Integer({ default: 10 }), B: Type.Integer({ default: 5 }), C: Type.Integer({ default: 0 }),
+  }, { ...strict, default: {} }),
+  afterHours: Type.Object({
+    prompt: Type.String({ minLength: 1, default: 'after-hours.wav' }),
+    createCallback: Type.Boolean({ default: true }),
+    openOfficeFallback: Type.Boolean({ default: false }),
+    holidayQueue: Type.Optional(Id),
+  }, { ...strict, default: {} }),
+  decisionWebhook: Type.Optional(Type.Object({
+    url: Type.String({ pattern: '^https?://', description: 'http(s) URL' }),
+    timeoutMs: PositiveInt(800, { maximum: 10000 }),
+  }, strict)),
+}, { ...strict, default: {} })
+
+// ---------------------------------------------------------------- outbound caller id
+
+export const CallerIdRuleSchema = Type.Object({
+  name: Type.Optional(Type.String()),
+  calleePrefix: Type.Optional(Type.String({ pattern: '^\\+[0-9]{1,14}$', description: 'E.164 prefix of the callee, e.g. +7383' })),
+  dialledPrefix: Type.Optional(Type.String({ pattern: '^[0-9*#]{1,6}$', description: 'legacy prefix the agent dials, stripped before dialling' })),
+  clientRegion: Type.Optional(Type.String({ minLength: 1 })),
+  callerId: E164,
+}, strict)
+
+export const CallerIdSchema = Type.Object({
+  default: E164,
+  rules: Type.Array(CallerIdRuleSchema, { default: [] }),
+}, strict)
+
+// ---------------------------------------------------------------- recording, retention, stats, csat
+
+export const RecordingSchema = Type.Object({
+  format: Type.Union([Type.Literal('opus'), Type.Literal('mp3'), Type.Literal('wav')], { default: 'opus' }),
+  bitrateKbps: PositiveInt(24, { maximum: 320 }),
+  stereo: Type.Boolean({ default: true }),
+  recordInternal: Type.Boolean({ default: true }),
+}, { ...strict, default: {} })
+
+export const RetentionPolicySchema = Type.Object({
+  name: Type.Optional(Type.String()),
+  callKind: Type.Optional(Type.Union([Type.Literal('inbound'), Type.Literal('outbound'), Type.Literal('internal'), Type.Literal('fmc')])),
+  queue: Type.Optional(Id),
+  segment: Type.Optional(Segment),
+  fmc: Type.Optional(Type.Boolean()),
+  days: Type.Integer({ minimum: 1 }),
+}, strict)
+
+export const RetentionSchema = Type.Object({
+  defaultDays: PositiveInt(365),
+  minimumDays: PositiveInt(30),
+  policies: Type.Array(RetentionPolicySchema, { default: [] }),
+}, { ...strict, default: {} })
+
+export const StatsSchema = Type.Object({
+  serviceLevelSec: PositiveInt(20, { maximum: 3600 }),
+  minCountedTalkSec: NonNegInt(15, { maximum: 3600 }),
+  countInternal: Type.Boolean({ default: false }),
+}, { ...strict, default: {} })
+
+export const CsatSchema = Type.Object({
+  enabled: Type.Boolean({ default: false }),
+  prompt: Type.String({ minLength: 1, default: 'csat.wav' }),
+  scale: Type.Integer({ minimum: 2, maximum: 10, default: 10 }),
+  timeoutMs: PositiveInt(8000, { maximum: 60000 }),
+}, { ...strict, default: {} })
+
+// ---------------------------------------------------------------- the file
+
+export const SwitchboardFileSchema = Type.Object({
+  version: Type.Optional(Type.Integer({ minimum: 1 })),
+  defaultRegion: Type.String({ pattern: '^[A-Z]{2}$', default: 'RU', description: 'ISO 3166 region for phone normalisation' }),
+  calendar: CalendarSchema,
+  offices: Type.Array(OfficeSchema, { minItems: 1 }),
+  groups: Type.Array(GroupSchema, { default: [] }),
+  dids: Type.Record(Type.String({ pattern: DID_KEY_PATTERN }), DidSchema, { ...strict, default: {} }),
+  ivr: Type.Array(IvrMenuSchema, { default: [] }),
+  queues: Type.Array(QueueSchema, { default: [] }),
+  routing: RoutingSchema,
+  callerId: Type.Optional(CallerIdSchema),
+  recording: RecordingSchema,
+  retention: RetentionSchema,
+  stats: StatsSchema,
+  csat: CsatSchema,
+}, strict)
+
+export type SwitchboardFile = Static<typeof SwitchboardFileSchema>
+export type OfficeConfig = Static<typeof OfficeSchema>
+export type CalendarConfig = Static<typeof CalendarSchema>
+export type GroupConfig = Static<typeof GroupSchema>
+export type DidConfig = Static<typeof DidSchema>
+export type IvrMenuConfig = Static<typeof IvrMenuSchema>
+export type IvrOptionConfig = Static<typeof IvrOptionSchema>
+export type IvrAction = Static<typeof IvrActionSchema>
+export type QueueConfig = Static<typeof QueueSchema>
+export type QueueStrategy = Static<typeof QueueStrategySchema>
+export type RoutingConfig = Static<typeof RoutingSchema>
+export type CallerIdConfig = Static<typeof CallerIdSchema>
+export type CallerIdRule = Static<typeof CallerIdRuleSchema>
+export type RecordingConfig = Static<typeof RecordingSchema>
+export type RetentionConfig = Static<typeof RetentionSchema>
+export type RetentionPolicyConfig = Static<typeof RetentionPolicySchema>
+export type StatsConfig = Static<typeof StatsSchema>
+export type CsatConfig = Static<typeof CsatSchema>
+export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun'
+
+// ---------------------------------------------------------------- validation
+
+/**
+ * '/queues/1/strategy' → 'queues[1].strategy'. Given the document, numeric keys of
+ * objects (IVR digits) are quoted so they are not mistaken for array indexes.
+ */
+export function jsonPointerToPath(pointer: string, doc?: unknown): string {
+  if (pointer === '' || pointer === '/') return '(root)'
+  let out = ''
+  let node: unknown = doc
+  for (const raw of pointer.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+    const inArray = doc === undefined ? /^[0-9]+$/.test(seg) : Array.isArray(node)
+    node = node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[seg] : undefined
+    if (inArray) out += `[${seg}]`
+    else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(seg)) out += out === '' ? seg : `.${seg}`
+    else out += `[${JSON.stringify(seg)}]`
+  }
+  return out
+}
+
+function literalChoices(schema: TSchema): string[] | null {
+  const anyOf = (schema as { anyOf?: TSchema[] }).anyOf
+  if (!Array.isArray(anyOf)) return null
+  const out: string[] = []
+  for (const s of anyOf) {
+    if (typeof (s as { const?: unknown }).const === 'string') out.push((s as { const: string }).const)
+    else if (typeof (s as { description?: string }).description === 'string') out.push((s as { description: string }).description)
+    else return null
+  }
+  return out
+}
+
+function describeError(e: ValueError): string {
+  const choices = literalChoices(e.schema)
+  if (choices) return `must be one of ${choices.join(', ')} (got ${JSON.stringify(e.value)})`
+  if (e.message === 'Unexpected property') return 'unknown field'
+  const d = (e.schema as { description?: string }).description
+  if ((e.schema as { pattern?: string }).pattern && d) return `must be ${d} (got ${JSON.stringify(e.value)})`
+  return e.message.charAt(0).toLowerCase() + e.message.slice(1)
+}
+
+/** Stable order: unknown fields first would hide the real problem less often than the reverse; keep TypeBox order but drop union-member noise. */
+function firstErrors(schema: TSchema, value: unknown, max = 5): ValueError[] {
+  const out: ValueError[] = []
+  for (const e of Value.Errors(schema, value)) {
+    // Errors *inside* a union's members repeat the union's own error with a deeper path; keep the first per path.
+    if (out.some(o => o.path === e.path)) continue
+    out.push(e)
+    if (out.length >= max) break
+  }
+  return out
+}
+
+/**
+ * Validate a parsed config document: schema + defaults + semantic and referential checks.
+ * Returns a new object (the input is not mutated) or throws ConfigError naming the field.
+ */
+export function validateSwitchboardFile(input: unknown): SwitchboardFile {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new ConfigError('switchboard config: (root): must be an object', { path: '(root)' })
+  }
+  const doc = Value.Clone(input) as Record<string, unknown>
+  Value.Default(SwitchboardFileSchema, doc)
+  applyRecordDefaults(doc)
+  const errors = firstErrors(SwitchboardFileSchema, doc)
+  if (errors.length > 0) {
+    const problems = errors.map(e => ({ path: jsonPointerToPath(e.path, doc), message: describeError(e) }))
+    const first = problems[0]
+    throw new ConfigError(`${first.path}: ${first.message}`, { problems })
+  }
+  const cfg = doc as unknown as SwitchboardFile
+  const problems = semanticProblems(cfg)
+  if (problems.length > 0) {
+    throw new ConfigError(`${problems[0].path}: ${problems[0].message}`, { problems })
+  }
+  return cfg
+}
+
+/** Value.Default does not descend into Record (patternProperties) values: fill DIDs and IVR options here. */
+function applyRecordDefaults(doc: Record<string, unknown>): void {
+  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
+  if (isObj(doc.dids)) for (const v of Object.values(doc.dids)) if (isObj(v)) Value.Default(DidSchema, v)
+  if (Array.isArray(doc.ivr)) {
+    for (const m of doc.ivr) {
+      if (isObj(m) && isObj(m.options)) for (const v of Object.values(m.options)) if (isObj(v)) Value.Default(IvrOptionSchema, v)
+    }
+  }
+}
+
+interface Problem { path: string; message: string }
+
+function parseHours(h: string): [number, number] {
+  const [a, b] = h.split('-')
+  const m = (s: string) => Number(s.slice(0, 2)) * 60 + Number(s.slice(3, 5))
+  return [m(a), m(b)]
+}
+
+function isRealDate(iso: string): boolean {
+  const d = new Date(`${iso}T00:00:00Z`)
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === iso
+}
+
+function checkCalendar(cal: CalendarConfig, path: string, p: Problem[]): void {
+  cal.holidays.forEach((d, i) => { if (!isRealDate(d)) p.push({ path: `${path}.holidays[${i}]`, message: `${d} is not a calendar date` }) })
+  cal.shortDays.forEach((d, i) => {
+    if (!isRealDate(d.date)) p.push({ path: `${path}.shortDays[${i}].date`, message: `${d.date} is not a calendar date` })
+    checkHours(d.hours, `${path}.shortDays[${i}].hours`, p)
+  })
+  cal.workdays.forEach((d, i) => {
+    if (!isRealDate(d.date)) p.push({ path: `${path}.workdays[${i}].date`, message: `${d.date} is not a calendar date` })
+    checkHours(d.hours, `${path}.workdays[${i}].hours`, p)
+  })
+}
+
+function checkHours(h: string, path: string, p: Problem[]): void {
+  if (h === 'closed') return
+  const [a, b] = parseHours(h)
+  if (b <= a) p.push({ path, message: `${h}: end must be after start (use 00:00-24:00 for round the clock)` })
+}
+
+function duplicates(ids: string[], path: string, p: Problem[]): void {
+  const seen = new Set<string>()
+  ids.forEach((id, i) => {
+    if (seen.has(id)) p.push({ path: `${path}[${i}].id`, message: `duplicate id ${JSON.stringify(id)}` })
+    seen.add(id)
+  })
+}
+
+function semanticProblems(cfg: SwitchboardFile): Problem[] {
+  const p: Problem[] = []
+  const offices = new Set(cfg.offices.map(o => o.id))
+  const queues = new Set(cfg.queues.map(q => q.id))
+  const menus = new Set(cfg.ivr.map(m => m.id))
+  const groups = new Set(cfg.groups.map(g => g.id))
+  duplicates(cfg.offices.map(o => o.id), 'offices', p)
+  duplicates(cfg.queues.map(q => q.id), 'queues', p)
+  duplicates(cfg.ivr.map(m => m.id), 'ivr', p)
+  duplicates(cfg.groups.map(g => g.id), 'groups', p)
+
+  const needQueue = (id: string | undefined, path: string) => {
+    if (id !== undefined && !queues.has(id)) p.push({ path, message: `unknown queue ${JSON.stringify(id)}` })
+  }
+  const needMenu = (id: string | undefined, path: string) => {
+    if (id !== undefined && !menus.has(id)) p.push({ path, message: `unknown IVR menu ${JSON.stringify(id)}` })
+  }
+  const needOffice = (id: string | undefined, path: string) => {
+    if (id !== undefined && !offices.has(id)) p.push({ path, message: `unknown office ${JSON.stringify(id)}` })
+  }
+
+  checkCalendar(cfg.calendar, 'calendar', p)
+  cfg.offices.forEach((o, i) => {
+    if (!IANAZone.isValidZone(o.tz)) p.push({ path: `offices[${i}].tz`, message: `${JSON.stringify(o.tz)} is not a valid IANA time zone` })
+    for (const [day, h] of Object.entries(o.hours)) if (h !== undefined) checkHours(h, `offices[${i}].hours.${day}`, p)
+    checkCalendar(o.calendar, `offices[${i}].calendar`, p)
+    needQueue(o.fallbackQueue, `offices[${i}].fallbackQueue`)
+  })
+  cfg.groups.forEach((g, i) => needOffice(g.officeId, `groups[${i}].officeId`))
+
+  for (const [num, did] of Object.entries(cfg.dids)) {
+    const path = `dids[${JSON.stringify(num)}]`
+    needOffice(did.officeId, `${path}.officeId`)
+    needMenu(did.ivrMenu, `${path}.ivrMenu`)
+    needQueue(did.queue, `${path}.queue`)
+  }
+  const didDigits = new Map<string, string>()
+  for (const num of Object.keys(cfg.dids)) {
+    const digits = num.replace(/^\+/, '')
+    if (didDigits.has(digits)) p.push({ path: `dids[${JSON.stringify(num)}]`, message: `same number as dids[${JSON.stringify(didDigits.get(digits))}]` })
+    didDigits.set(digits, num)
+  }
+
+  const checkTarget = (action: IvrAction, target: string | undefined, path: string) => {
+    if (action === 'queue' || action === 'menu' || action === 'extension') {
+      if (target === undefined) { p.push({ path: `${path}.target`, message: `required for action ${action}` }); return }
+    }
+    if (action === 'queue') needQueue(target, `${path}.target`)
+    if (action === 'menu') needMenu(target, `${path}.target`)
+    if (action === 'extension' && target !== undefined && !/^[0-9]{2,8}$/.test(target)) {
+      p.push({ path: `${path}.target`, message: `extension must be 2-8 digits (got ${JSON.stringify(target)})` })
+    }
+  }
+  cfg.ivr.forEach((m, i) => {
+    if (Object.keys(m.options).length === 0) p.push({ path: `ivr[${i}].options`, message: 'a menu needs at least one option' })
+    for (const [digit, opt] of Object.entries(m.options)) checkTarget(opt.action, opt.target, `ivr[${i}].options[${JSON.stringify(digit)}]`)
+    if (m.defaultAction) checkTarget(m.defaultAction.action, m.defaultAction.target, `ivr[${i}].defaultAction`)
+  })
+
+  cfg.queues.forEach((q, i) => {
+    q.groupIds.forEach((g, j) => { if (!groups.has(g)) p.push({ path: `queues[${i}].groupIds[${j}]`, message: `unknown group ${JSON.stringify(g)}` }) })
+    if (q.overflow.action === 'queue') {
+      if (q.overflow.target === undefined) p.push({ path: `queues[${i}].overflow.target`, message: 'required for action queue' })
+      else if (q.overflow.target === q.id) p.push({ path: `queues[${i}].overflow.target`, message: 'a queue cannot overflow into itself' })
+      else needQueue(q.overflow.target, `queues[${i}].overflow.target`)
+    }
+  })
+
+  const r = cfg.routing
+  needOffice(r.defaultOfficeId, 'routing.defaultOfficeId')
+  for (const [kind, q] of Object.entries(r.kindRoutes)) needQueue(q, `routing.kindRoutes.${kind}`)
+  for (const [seg, q] of Object.entries(r.segmentQueues)) needQueue(q, `routing.segmentQueues.${seg}`)
+  needQueue(r.blacklist.queue, 'routing.blacklist.queue')
+  if (r.blacklist.enabled && r.blacklist.treatment === 'queue' && r.blacklist.queue === undefined) {
+    p.push({ path: 'routing.blacklist.queue', message: 'required when treatment is queue' })
+  }
+  needQueue(r.afterHours.holidayQueue, 'routing.afterHours.holidayQueue')
+
+  const ret = cfg.retention
+  if (ret.defaultDays < ret.minimumDays) p.push({ path: 'retention.defaultDays', message: `${ret.defaultDays} is below retention.minimumDays (${ret.minimumDays})` })
+  ret.policies.forEach((pol, i) => {
+    if (pol.days < ret.minimumDays) p.push({ path: `retention.policies[${i}].days`, message: `${pol.days} is below retention.minimumDays (${ret.minimumDays})` })
+    needQueue(pol.queue, `retention.policies[${i}].queue`)
+  })
+  return p
+}
+
+/**
+ * Check that every prompt file the config names exists under `promptsDir`
+ * (tone_stream://, say: and other URL-like prompts are skipped). Returns the missing
+ * ones as problems; throws nothing so the caller decides (warn at boot, fail in CI).
+ */
+export async function missingPromptFiles(cfg: SwitchboardFile, promptsDir: string): Promise<Problem[]> {
+  const wanted: Array<{ path: string; file: string }> = []
+  const add = (file: string | undefined, path: string) => {
+    if (file === undefined || /^[a-z_]+:/.test(file)) return
+    wanted.push({ path, file })
+  }
+  cfg.ivr.forEach((m, i) => { add(m.prompt, `ivr[${i}].prompt`); add(m.invalidPrompt, `ivr[${i}].invalidPrompt`) })
+  add(cfg.routing.afterHours.prompt, 'routing.afterHours.prompt')
+  if (cfg.csat.enabled) add(cfg.csat.prompt, 'csat.prompt')
+  cfg.queues.forEach((q, i) => add(q.musicOnHold, `queues[${i}].musicOnHold`))
+  const out: Problem[] = []
+  for (const w of wanted) {
+    const full = isAbsolute(w.file) ? w.file : join(promptsDir, w.file)
+    try { await access(full, fsConstants.R_OK) } catch { out.push({ path: w.path, message: `prompt file not found: ${full}` }) }
+  }
+  return out
+}
+
+/** Read and validate a config file; `.yaml`/`.yml` are parsed as YAML, `.json` as JSON. */
+export async function loadSwitchboardFile(path: string): Promise<SwitchboardFile> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read switchboard config ${path}: ${(err as Error).message}`, { file: path })
+  }
+  const ext = extname(path).toLowerCase()
+  let doc: unknown
+  try {
+    if (ext === '.json') doc = JSON.parse(text)
+    else if (ext === '.yaml' || ext === '.yml') doc = parseYaml(text)
+    else throw new Error(`unsupported extension ${JSON.stringify(ext)} (use .yaml, .yml or .json)`)
+  } catch (err) {
+    throw new ConfigError(`cannot parse switchboard config ${path}: ${(err as Error).message}`, { file: path })
+  }
+  try {
+    return validateSwitchboardFile(doc)
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${path}: ${err.message}`, { file: path, ...err.details })
+    throw err
+  }
+}
