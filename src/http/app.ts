@@ -1,0 +1,51 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { Registry } from 'prom-client'
+import type { Logger } from '../log.ts'
+import { sendProblem } from './problem.ts'
+import { healthRoutes, type ReadinessCheck } from './plugins/health.ts'
+import { metricsRoutes } from './plugins/metrics.ts'
+import { NotFoundError } from '../errors.ts'
+
+export interface HttpDeps {
+  log: Logger
+  registry: Registry
+  readiness: ReadinessCheck[]
+  /** Resource plugins added by later parts (recordings, agents, stats…), each encapsulated. */
+  plugins?: Array<(app: FastifyInstance) => Promise<void>>
+}
+
+/**
+ * The fastify app: problem-details errors, OpenAPI at /docs, bounded bodies and
+ * timeouts so a hostile client cannot hold resources. One plugin per resource.
+ */
+export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log.child({ part: 'http' }) as FastifyBaseLogger,
+    bodyLimit: 1_048_576,
+    requestTimeout: 30_000,
+    connectionTimeout: 60_000,
+    maxParamLength: 200,
+    disableRequestLogging: false,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+  })
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Switchboard API', version: '0.1.0', description: 'Call control and call recording for FreeSWITCH contact centres.' },
+      tags: [{ name: 'operations' }],
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+
+  app.setErrorHandler((err, req, reply) => sendProblem(reply, req, err))
+  app.setNotFoundHandler((req, reply) => sendProblem(reply, req, new NotFoundError('route', `${req.method} ${req.url.split('?')[0]}`)))
+
+  await app.register(healthRoutes, { checks: deps.readiness })
+  await app.register(metricsRoutes, { registry: deps.registry })
+  for (const plugin of deps.plugins ?? []) await app.register(plugin)
+  return app as unknown as FastifyInstance
+}
