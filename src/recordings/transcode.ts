@@ -1,0 +1,191 @@
+/**
+ * Transcode a recording with ffmpeg (through fluent-ffmpeg): Ogg/Opus for storage (libopus,
+ * ~14× smaller than 8 kHz stereo PCM at 24 kbit/s), MP3 for players that need it
+ * (libmp3lame), or a clean WAV copy (header rewritten, samples bit-exact for s16le).
+ *
+ * The output is written to `<output>.part-…` and renamed when ffmpeg has succeeded and the
+ * result probes as audio, so a reader never sees a half-written file. ffmpeg is killed
+ * (SIGKILL) on timeout or abort and the partial file removed.
+ */
+import { randomBytes } from 'node:crypto'
+import { rename, rm, stat } from 'node:fs/promises'
+import ffmpeg from 'fluent-ffmpeg'
+import { SwitchboardError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import { ffmpegPaths, type FfmpegPaths } from './ffmpeg-paths.ts'
+import { BrokenAudioError, probeRecording, type ProbeResult } from './probe.ts'
+
+export type OutputFormat = 'opus' | 'mp3' | 'wav'
+
+export interface TranscodeOptions {
+  format: OutputFormat
+  /** target bitrate for opus/mp3, kbit/s (default 24) */
+  bitrateKbps?: number
+  /** output channels (default: as the input; 2 keeps caller/agent apart) */
+  channels?: 1 | 2
+  /** libopus -compression_level 0..10 (default 5: ~1.8× faster than 10, nearly the same size) */
+  compressionLevel?: number
+  /** libopus -application (default 'audio'; 'voip' is ~7% smaller but ~1.6× slower with the 2018 build) */
+  application?: 'audio' | 'voip' | 'lowdelay'
+  /** output sample rate; default: the input's, moved up to one libopus accepts for opus */
+  sampleRate?: number
+  /** kill ffmpeg after this long (default 300 000 ms) */
+  timeoutMs?: number
+  signal?: AbortSignal
+  /** facts of the input when already probed (saves one ffprobe run) */
+  input?: ProbeResult
+  paths?: FfmpegPaths
+  logger?: Logger
+}
+
+export interface TranscodeResult {
+  output: string
+  format: OutputFormat
+  codec: string
+  channels: number
+  sampleRate: number
+  durationMs: number
+  bytes: number
+  elapsedMs: number
+}
+
+export type TranscodeFailure = 'ffmpeg_failed' | 'timeout' | 'aborted' | 'bad_output' | 'bad_input'
+
+export class TranscodeError extends SwitchboardError {
+  readonly reason: TranscodeFailure
+  readonly stderrTail: string
+  constructor(reason: TranscodeFailure, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('transcode_failed', message, reason === 'timeout' ? 504 : 500, { reason, ...details }, options)
+    this.reason = reason
+    this.stderrTail = typeof details.stderrTail === 'string' ? details.stderrTail : ''
+  }
+}
+
+const OPUS_RATES = [8000, 12000, 16000, 24000, 48000]
+const CONTAINER: Record<OutputFormat, string> = { opus: 'ogg', mp3: 'mp3', wav: 'wav' }
+
+/** The smallest rate libopus accepts that is ≥ the input's (no upsampling for 8 kHz calls). */
+export function opusSampleRate(inputRate: number): number {
+  return OPUS_RATES.find((r) => r >= inputRate) ?? 48000
+}
+
+/**
+ * ffmpeg output arguments for a transcode (everything after `-i input`, before the output
+ * file). Shared with the benchmark so the raw-CLI comparison runs exactly the same work.
+ */
+export function ffmpegOutputArgs(opts: Pick<TranscodeOptions, 'format' | 'bitrateKbps' | 'channels' | 'compressionLevel' | 'application'> & { sampleRate?: number }): string[] {
+  const args = ['-vn', '-map_metadata', '-1']
+  const kbps = opts.bitrateKbps ?? 24
+  switch (opts.format) {
+    case 'opus':
+      args.push('-c:a', 'libopus', '-b:a', `${kbps}k`, '-vbr', 'on',
+        '-compression_level', String(opts.compressionLevel ?? 5), '-application', opts.application ?? 'audio')
+      break
+    case 'mp3':
+      args.push('-c:a', 'libmp3lame', '-b:a', `${kbps}k`)
+      break
+    case 'wav':
+      args.push('-c:a', 'pcm_s16le', '-bitexact')
+      break
+  }
+  if (opts.channels) args.push('-ac', String(opts.channels))
+  if (opts.sampleRate) args.push('-ar', String(opts.sampleRate))
+  args.push('-f', CONTAINER[opts.format])
+  return args
+}
+
+function tail(stderr: string, lines = 15): string {
+  return stderr.trim().split('\n').slice(-lines).join('\n')
+}
+
+/** Transcode `input` to `output`. Rejects with TranscodeError (or BrokenAudioError for an unusable input). */
+export async function transcode(input: string, output: string, opts: TranscodeOptions): Promise<TranscodeResult> {
+  const started = performance.now()
+  const paths = opts.paths ?? ffmpegPaths()
+  const timeoutMs = opts.timeoutMs ?? 300_000
+  const log = opts.logger?.child({ input, output, format: opts.format })
+  if (opts.signal?.aborted) throw new TranscodeError('aborted', `transcode of ${input} aborted before start`, { input })
+
+  // libopus only takes 8/12/16/24/48 kHz: know the input rate unless told
+  let sampleRate = opts.sampleRate
+  if (opts.format === 'opus' && sampleRate === undefined) {
+    const info = opts.input ?? (await probeRecording(input, { paths }))
+    if (!OPUS_RATES.includes(info.sampleRate)) sampleRate = opusSampleRate(info.sampleRate)
+  }
+
+  const part = `${output}.part-${process.pid}-${randomBytes(4).toString('hex')}`
+  const outArgs = ffmpegOutputArgs({ ...opts, sampleRate })
+
+  await new Promise<void>((resolve, reject) => {
+    let settled = false
+    let stderr = ''
+    const cmd = ffmpeg(input)
+      .setFfmpegPath(paths.ffmpegPath)
+      .setFfprobePath(paths.ffprobePath)
+      .inputOptions(['-nostdin', '-hide_banner'])
+      .outputOptions(outArgs)
+      .output(part)
+    const finish = (err?: TranscodeError) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      opts.signal?.removeEventListener('abort', onAbort)
+      if (err) reject(err)
+      else resolve()
+    }
+    const kill = () => {
+      try {
+        cmd.kill('SIGKILL')
+      } catch {
+        // process already gone
+      }
+    }
+    const timer = setTimeout(() => {
+      kill()
+      finish(new TranscodeError('timeout', `ffmpeg transcode of ${input} timed out after ${timeoutMs} ms`, { input, timeoutMs, stderrTail: tail(stderr) }))
+    }, timeoutMs)
+    const onAbort = () => {
+      kill()
+      finish(new TranscodeError('aborted', `transcode of ${input} aborted`, { input, stderrTail: tail(stderr) }))
+    }
+    opts.signal?.addEventListener('abort', onAbort, { once: true })
+    cmd.on('start', (line: string) => log?.debug({ cmd: line }, 'ffmpeg started'))
+    cmd.on('stderr', (line: string) => {
+      stderr += line + '\n'
+      if (stderr.length > 16_384) stderr = stderr.slice(-8192)
+    })
+    cmd.on('error', (e: Error, _stdout: string | null, ffStderr: string | null) => {
+      const t = tail(ffStderr || stderr)
+      finish(new TranscodeError('ffmpeg_failed', `ffmpeg failed on ${input}: ${e.message.split('\n')[0]}${t ? `\n${t}` : ''}`, { input, stderrTail: t }, { cause: e }))
+    })
+    cmd.on('end', () => finish())
+    cmd.run()
+  }).catch(async (e: unknown) => {
+    await rm(part, { force: true })
+    log?.warn({ err: e }, 'transcode failed')
+    throw e
+  })
+
+  let out: ProbeResult
+  try {
+    out = await probeRecording(part, { paths })
+  } catch (e) {
+    await rm(part, { force: true })
+    const reason = e instanceof BrokenAudioError ? e.reason : 'unknown'
+    throw new TranscodeError('bad_output', `ffmpeg output for ${input} is not usable audio (${reason})`, { input, probeReason: reason }, { cause: e })
+  }
+  await rename(part, output)
+  const bytes = (await stat(output)).size
+  const result: TranscodeResult = {
+    output,
+    format: opts.format,
+    codec: out.codec,
+    channels: out.channels,
+    sampleRate: out.sampleRate,
+    durationMs: out.durationMs,
+    bytes,
+    elapsedMs: Math.round(performance.now() - started),
+  }
+  log?.debug(result, 'transcoded')
+  return result
+}
