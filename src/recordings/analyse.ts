@@ -14,7 +14,7 @@
 import { spawn } from 'node:child_process'
 import { SwitchboardError } from '../errors.ts'
 import { ffmpegPaths, type FfmpegPaths } from './ffmpeg-paths.ts'
-import { probeRecording, type ProbeResult } from './probe.ts'
+import { ffmpegInputArgs, probeRecording, type ProbeResult } from './probe.ts'
 
 export interface Span {
   startMs: number
@@ -206,7 +206,7 @@ export async function analyseRecording(path: string, opts: AnalyseOptions = {}):
   const meter = new EnergyMeter(channels, Math.max(1, Math.round((windowMs * RATE) / 1000)))
   const timeoutMs = opts.timeoutMs ?? 120_000
 
-  const args = ['-nostdin', '-hide_banner', '-v', 'error', '-i', path, '-map', '0:a:0', '-vn',
+  const args = ['-nostdin', '-hide_banner', '-v', 'error', ...ffmpegInputArgs(info), '-i', path, '-map', '0:a:0', '-vn',
     '-ac', String(channels), '-ar', String(RATE), '-f', 's16le', '-c:a', 'pcm_s16le', 'pipe:1']
   await new Promise<void>((resolve, reject) => {
     const child = spawn(paths.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })

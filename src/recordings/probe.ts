@@ -40,8 +40,14 @@ export interface ProbeResult {
   durationMs: number
   /** size of the file */
   bytes: number
-  /** WAV only: 'ok', or 'unfinalised' when the data size in the header is not the real one */
+  /**
+   * WAV only: 'ok'; 'unfinalised' when the header's data size is not the real one (0,
+   * 0xFFFFFFFF or stale) — read it with `ffmpegInputArgs`, ffmpeg would stop at a stale
+   * size; 'truncated' (only with allowTruncated). 'n/a' for other containers.
+   */
   header: 'ok' | 'unfinalised' | 'truncated' | 'n/a'
+  /** WAV PCM only: where the samples are */
+  pcm?: { dataOffset: number; dataBytes: number; bitsPerSample: number }
 }
 
 export interface ProbeOptions {
@@ -97,7 +103,7 @@ function parseWavHead(head: Buffer, path: string, fileBytes: number): WavLayout 
 }
 
 /** Real amount of sample data, and what the header says about it. */
-function wavData(layout: WavLayout, head: Buffer, fileBytes: number, path: string, allowTruncated: boolean): { dataBytes: number; header: ProbeResult['header'] } {
+async function wavData(layout: WavLayout, path: string, fileBytes: number, allowTruncated: boolean): Promise<{ dataBytes: number; header: ProbeResult['header'] }> {
   const present = fileBytes - layout.dataOffset
   const declared = layout.declaredDataBytes
   if (declared === 0 || declared === 0xffffffff) return { dataBytes: present, header: present > 0 ? 'unfinalised' : 'ok' }
@@ -114,20 +120,21 @@ function wavData(layout: WavLayout, head: Buffer, fileBytes: number, path: strin
   if (declared < present) {
     // either legitimate chunks follow the data (LIST…), or a stale header over a longer file
     const next = layout.dataOffset + declared + (declared & 1)
-    const nextIsChunk = next + 8 > head.length ? true : printableId(head, next)
-    if (!nextIsChunk) return { dataBytes: present, header: 'unfinalised' }
+    const after = next + 8 <= fileBytes ? await readAt(path, next, 8) : Buffer.alloc(0)
+    const nextIsChunk = after.length === 8 && printableId(after, 0) && next + 8 + after.readUInt32LE(4) <= fileBytes
+    if (!nextIsChunk && present - declared >= layout.blockAlign) return { dataBytes: present, header: 'unfinalised' }
   }
   return { dataBytes: declared, header: 'ok' }
 }
 
 interface FfprobeJson {
   streams?: Array<{ codec_type?: string; codec_name?: string; sample_rate?: string; channels?: number; bits_per_sample?: number; duration?: string }>
-  format?: { format_name?: string; duration?: string; size?: string }
+  format?: { format_name?: string; duration?: string; start_time?: string; size?: string }
 }
 
 function runFfprobe(ffprobePath: string, path: string, timeoutMs: number): Promise<{ code: number | null; out: string; err: string; timedOut: boolean }> {
   const args = ['-v', 'error', '-show_entries',
-    'format=format_name,duration,size:stream=codec_type,codec_name,sample_rate,channels,bits_per_sample,duration',
+    'format=format_name,duration,start_time,size:stream=codec_type,codec_name,sample_rate,channels,bits_per_sample,duration',
     '-of', 'json', path]
   return new Promise((resolve, reject) => {
     const child = spawn(ffprobePath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -151,11 +158,11 @@ function runFfprobe(ffprobePath: string, path: string, timeoutMs: number): Promi
   })
 }
 
-async function readHead(path: string): Promise<Buffer> {
+async function readAt(path: string, position: number, length: number): Promise<Buffer> {
   const fh = await open(path, 'r')
   try {
-    const buf = Buffer.alloc(HEAD_BYTES)
-    const { bytesRead } = await fh.read(buf, 0, HEAD_BYTES, 0)
+    const buf = Buffer.alloc(length)
+    const { bytesRead } = await fh.read(buf, 0, length, position)
     return buf.subarray(0, bytesRead)
   } finally {
     await fh.close()
@@ -174,7 +181,7 @@ export async function probeRecording(path: string, opts: ProbeOptions = {}): Pro
     if (!st.isFile()) throw new BrokenAudioError('not_audio', `${path} is not a regular file`, { path })
     bytes = st.size
     if (bytes === 0) throw new BrokenAudioError('empty', `${path} is empty (0 bytes)`, { path })
-    head = await readHead(path)
+    head = await readAt(path, 0, HEAD_BYTES)
   } catch (e) {
     if (e instanceof BrokenAudioError) throw e
     const code = (e as NodeJS.ErrnoException).code
@@ -183,7 +190,7 @@ export async function probeRecording(path: string, opts: ProbeOptions = {}): Pro
   }
 
   const layout = parseWavHead(head, path, bytes)
-  const wav = layout ? wavData(layout, head, bytes, path, opts.allowTruncated ?? false) : undefined
+  const wav = layout ? await wavData(layout, path, bytes, opts.allowTruncated ?? false) : undefined
   if (layout && wav && wav.dataBytes < layout.blockAlign) {
     throw new BrokenAudioError('no_audio', `${path}: WAV header only, no samples`, { path, bytes })
   }
@@ -223,7 +230,10 @@ export async function probeRecording(path: string, opts: ProbeOptions = {}): Pro
   } else {
     const d = Number(json.format?.duration ?? stream.duration ?? NaN)
     if (!Number.isFinite(d)) throw new BrokenAudioError('no_audio', `${path}: ffprobe reports no duration`, { path })
-    durationMs = d * 1000
+    // MP3: the encoder delay shows as a positive start time and is counted in the
+    // duration; the decoder drops it (gapless info), so do we
+    const start = Number(json.format?.start_time ?? 0)
+    durationMs = (d - (Number.isFinite(start) && start > 0 ? start : 0)) * 1000
   }
   if (durationMs <= 0) throw new BrokenAudioError('no_audio', `${path}: no samples`, { path })
 
@@ -235,5 +245,21 @@ export async function probeRecording(path: string, opts: ProbeOptions = {}): Pro
     durationMs: Math.round(durationMs * 1000) / 1000,
     bytes,
     header: wav?.header ?? 'n/a',
+    ...(layout && wav && codec.startsWith('pcm_') && stream.bits_per_sample
+      ? { pcm: { dataOffset: layout.dataOffset, dataBytes: wav.dataBytes, bitsPerSample: stream.bits_per_sample } }
+      : {}),
   }
+}
+
+const RAW_FORMAT: Record<string, string> = { pcm_s16le: 's16le', pcm_u8: 'u8', pcm_s24le: 's24le', pcm_s32le: 's32le', pcm_f32le: 'f32le', pcm_mulaw: 'mulaw', pcm_alaw: 'alaw' }
+
+/**
+ * ffmpeg input options to put before `-i path` so that ffmpeg reads all the audio. For a
+ * WAV whose header is not finalised, the samples are read raw past the header (ffmpeg
+ * would trust a stale data size and drop the rest). Empty for everything else.
+ */
+export function ffmpegInputArgs(info: ProbeResult): string[] {
+  const raw = RAW_FORMAT[info.codec]
+  if (info.header !== 'unfinalised' || !info.pcm || !raw) return []
+  return ['-f', raw, '-ar', String(info.sampleRate), '-ac', String(info.channels), '-skip_initial_bytes', String(info.pcm.dataOffset)]
 }

@@ -13,7 +13,7 @@ import ffmpeg from 'fluent-ffmpeg'
 import { SwitchboardError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { ffmpegPaths, type FfmpegPaths } from './ffmpeg-paths.ts'
-import { BrokenAudioError, probeRecording, type ProbeResult } from './probe.ts'
+import { BrokenAudioError, ffmpegInputArgs, probeRecording, type ProbeResult } from './probe.ts'
 
 export type OutputFormat = 'opus' | 'mp3' | 'wav'
 
@@ -98,7 +98,10 @@ function tail(stderr: string, lines = 15): string {
   return stderr.trim().split('\n').slice(-lines).join('\n')
 }
 
-/** Transcode `input` to `output`. Rejects with TranscodeError (or BrokenAudioError for an unusable input). */
+/**
+ * Transcode `input` to `output`. The input is probed first (pass `opts.input` if it was
+ * already). Rejects with BrokenAudioError for an unusable input, TranscodeError otherwise.
+ */
 export async function transcode(input: string, output: string, opts: TranscodeOptions): Promise<TranscodeResult> {
   const started = performance.now()
   const paths = opts.paths ?? ffmpegPaths()
@@ -106,11 +109,12 @@ export async function transcode(input: string, output: string, opts: TranscodeOp
   const log = opts.logger?.child({ input, output, format: opts.format })
   if (opts.signal?.aborted) throw new TranscodeError('aborted', `transcode of ${input} aborted before start`, { input })
 
-  // libopus only takes 8/12/16/24/48 kHz: know the input rate unless told
+  // know the input: libopus only takes 8/12/16/24/48 kHz, and an unfinalised WAV header
+  // must be read raw (rejects with BrokenAudioError for an unusable input)
+  const info = opts.input ?? (await probeRecording(input, { paths }))
   let sampleRate = opts.sampleRate
-  if (opts.format === 'opus' && sampleRate === undefined) {
-    const info = opts.input ?? (await probeRecording(input, { paths }))
-    if (!OPUS_RATES.includes(info.sampleRate)) sampleRate = opusSampleRate(info.sampleRate)
+  if (opts.format === 'opus' && sampleRate === undefined && !OPUS_RATES.includes(info.sampleRate)) {
+    sampleRate = opusSampleRate(info.sampleRate)
   }
 
   const part = `${output}.part-${process.pid}-${randomBytes(4).toString('hex')}`
@@ -122,7 +126,7 @@ export async function transcode(input: string, output: string, opts: TranscodeOp
     const cmd = ffmpeg(input)
       .setFfmpegPath(paths.ffmpegPath)
       .setFfprobePath(paths.ffprobePath)
-      .inputOptions(['-nostdin', '-hide_banner'])
+      .inputOptions(['-nostdin', '-hide_banner', ...ffmpegInputArgs(info)])
       .outputOptions(outArgs)
       .output(part)
     const finish = (err?: TranscodeError) => {
