@@ -1,0 +1,57 @@
+/**
+ * The facts of one call, taken from the CHANNEL_DATA that FreeSWITCH sends in reply to
+ * `connect` (values URL-decoded). Plain data: no behaviour, no business meaning.
+ */
+export interface ChannelData {
+  uuid: string
+  callerIdNumber: string
+  callerIdName: string
+  /** The dialled number (DID for inbound trunk calls, extension for internal ones). */
+  destination: string
+  ani: string
+  direction: string
+  channelName: string
+  context: string
+  /** mod_sofia, mod_loopback, ... */
+  source: string
+  /** Custom SIP headers: `variable_sip_h_X-Foo` → `X-Foo`. */
+  sipHeaders: Record<string, string>
+  /** Every `variable_sip_*` without the `variable_` prefix (sip_from_user, sip_call_id, ...). */
+  sipVars: Record<string, string>
+  /** Every channel variable without the `variable_` prefix. */
+  vars: Record<string, string>
+  /** Every header as received (decoded). */
+  headers: Record<string, string>
+}
+
+export function parseChannelData(h: Record<string, string>): ChannelData {
+  const vars: Record<string, string> = {}
+  const sipVars: Record<string, string> = {}
+  const sipHeaders: Record<string, string> = {}
+  for (const [k, v] of Object.entries(h)) {
+    if (!k.startsWith('variable_')) continue
+    const name = k.slice('variable_'.length)
+    vars[name] = v
+    if (name.startsWith('sip_')) sipVars[name] = v
+    if (name.startsWith('sip_h_')) sipHeaders[name.slice('sip_h_'.length)] = v
+  }
+  const pick = (...keys: string[]): string => {
+    for (const k of keys) if (h[k] !== undefined && h[k] !== '') return h[k]
+    return ''
+  }
+  return {
+    uuid: pick('Unique-ID', 'Channel-Unique-ID', 'Caller-Unique-ID', 'variable_uuid'),
+    callerIdNumber: pick('Caller-Caller-ID-Number', 'Channel-Caller-ID-Number', 'variable_caller_id_number'),
+    callerIdName: pick('Caller-Caller-ID-Name', 'Channel-Caller-ID-Name', 'variable_caller_id_name'),
+    destination: pick('Caller-Destination-Number', 'Channel-Destination-Number', 'variable_destination_number'),
+    ani: pick('Caller-ANI', 'Channel-ANI'),
+    direction: pick('Call-Direction', 'Caller-Direction', 'variable_direction'),
+    channelName: pick('Channel-Name', 'Caller-Channel-Name', 'variable_channel_name'),
+    context: pick('Caller-Context', 'Channel-Context'),
+    source: pick('Caller-Source', 'Channel-Source'),
+    sipHeaders,
+    sipVars,
+    vars,
+    headers: h,
+  }
+}

@@ -1,0 +1,151 @@
+import { EventEmitter } from 'node:events'
+import type { Socket } from 'node:net'
+import { TimeoutError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import { DEFAULT_ESL_LIMITS, type EslLimits } from './defaults.ts'
+import { EslClosedError, EslCommandError, EslProtocolError } from './errors.ts'
+import { classify, type EslEvent, type EslMessage } from './event.ts'
+import { FrameParser } from './frame-parser.ts'
+
+/** A command's answer: command/reply (Reply-Text) or api/response (body). */
+export interface EslReply {
+  headers: Record<string, string>
+  body: string
+  /** Reply-Text for command/reply, the body for api/response. */
+  text: string
+  ok: boolean
+}
+
+interface Pending {
+  command: string
+  resolve: (r: EslReply) => void
+  reject: (e: Error) => void
+  timer: NodeJS.Timeout
+}
+
+export interface EslConnectionEvents {
+  event: [EslEvent]
+  disconnectNotice: [{ disposition: string; headers: Record<string, string>; body: string }]
+  auth: []
+  close: [{ reason: string; error?: Error }]
+}
+
+/**
+ * One ESL socket, either direction: frames in, commands out. FreeSWITCH answers the
+ * commands of one socket in order, so replies are matched first-in first-out. Anything
+ * wrong on the wire (malformed frame, oversize, a command that is never answered)
+ * closes this socket only, with the reason logged once; pending commands reject.
+ */
+export class EslConnection extends EventEmitter<EslConnectionEvents> {
+  private readonly parser: FrameParser
+  private readonly pending: Pending[] = []
+  private readonly limits: EslLimits
+  private closed = false
+  private closeReason = ''
+
+  constructor(
+    readonly socket: Socket,
+    private readonly log: Logger,
+    limits: Partial<EslLimits> = {},
+  ) {
+    super()
+    this.limits = { ...DEFAULT_ESL_LIMITS, ...limits }
+    this.parser = new FrameParser(this.limits)
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    socket.on('error', (err) => this.shutdown(`socket error: ${err.message}`, err))
+    socket.on('end', () => this.shutdown(this.parser.buffered > 0 ? `peer closed inside a frame (${this.parser.buffered} bytes truncated)` : 'peer closed'))
+    socket.on('close', () => this.shutdown('socket closed'))
+  }
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  /** Send a command (and optional headers/body) and wait for its reply. */
+  command(command: string, headers: Record<string, string> = {}, opts: { timeoutMs?: number; body?: string } = {}): Promise<EslReply> {
+    if (this.closed) return Promise.reject(new EslClosedError(this.closeReason))
+    let text = command + '\n'
+    for (const [k, v] of Object.entries(headers)) text += `${k}: ${v}\n`
+    if (opts.body !== undefined) text += `Content-Length: ${Buffer.byteLength(opts.body)}\n\n${opts.body}`
+    else text += '\n'
+    const timeoutMs = opts.timeoutMs ?? this.limits.commandTimeoutMs
+    return new Promise<EslReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        // A reply that never comes desynchronises FIFO matching: the socket is unusable.
+        const err = new TimeoutError(`ESL command ${JSON.stringify(command.split('\n')[0])}`, timeoutMs)
+        this.shutdown(`command timed out: ${command.split('\n')[0]}`, err)
+      }, timeoutMs)
+      this.pending.push({ command, resolve, reject, timer })
+      this.socket.write(text)
+    })
+  }
+
+  /** Close the socket; pending commands reject with EslClosedError. Idempotent. */
+  close(reason = 'closed by application'): void {
+    this.shutdown(reason)
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return
+    let messages: EslMessage[]
+    try {
+      messages = this.parser.push(chunk).map((f) => classify(f, this.limits.maxBodyBytes))
+    } catch (err) {
+      this.shutdown(err instanceof EslProtocolError ? err.message : `parse failure: ${(err as Error).message}`, err as Error)
+      return
+    }
+    for (const m of messages) {
+      if (this.closed) return
+      this.dispatch(m)
+    }
+  }
+
+  private dispatch(m: EslMessage): void {
+    switch (m.kind) {
+      case 'reply': {
+        const p = this.pending.shift()
+        if (!p) {
+          this.log.warn({ headers: m.headers }, 'ESL reply without a pending command, ignored')
+          return
+        }
+        clearTimeout(p.timer)
+        const isApi = m.headers['Content-Type'] === 'api/response'
+        const text = isApi ? m.body : (m.headers['Reply-Text'] ?? '')
+        p.resolve({ headers: m.headers, body: m.body, text, ok: !text.startsWith('-ERR') })
+        return
+      }
+      case 'event':
+        this.emit('event', m.event)
+        return
+      case 'disconnect':
+        this.emit('disconnectNotice', { disposition: m.disposition, headers: m.headers, body: m.body })
+        return
+      case 'auth':
+        this.emit('auth')
+        return
+      case 'other':
+        this.log.debug({ contentType: m.contentType }, 'ESL frame of unknown type ignored')
+    }
+  }
+
+  private shutdown(reason: string, error?: Error): void {
+    if (this.closed) return
+    this.closed = true
+    this.closeReason = reason
+    const normal = reason === 'peer closed' || reason === 'socket closed' || reason === 'closed by application'
+    if (!normal) this.log.warn({ reason, err: error }, 'ESL connection closed')
+    else this.log.debug({ reason }, 'ESL connection closed')
+    for (const p of this.pending.splice(0)) {
+      clearTimeout(p.timer)
+      p.reject(error instanceof TimeoutError ? error : new EslClosedError(reason))
+    }
+    this.socket.destroy()
+    this.emit('close', { reason, error })
+  }
+}
+
+export function assertOk(command: string, reply: EslReply): EslReply {
+  if (!reply.ok) throw new EslCommandError(command, reply.text)
+  return reply
+}

@@ -1,0 +1,14 @@
+export { OutboundServer, type OutboundServerOptions } from './outbound-server.ts'
+export {
+  CallChannel,
+  type BridgeOptions,
+  type BridgeResult,
+  type CallChannelEvents,
+  type ExecuteResult,
+  type HangupCompleteInfo,
+  type PlayAndGetDigitsOptions,
+} from './call-channel.ts'
+export type { ChannelData } from './channel-data.ts'
+export { InboundClient, type InboundClientOptions } from './inbound-client.ts'
+export { ChannelHungupError, EslClosedError, EslCommandError, EslProtocolError } from './errors.ts'
+export { DEFAULT_ESL_PORT, DEFAULT_FS_ESL_PORT } from './defaults.ts'

@@ -1,0 +1,123 @@
+import { EventEmitter } from 'node:events'
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import type { Logger } from '../log.ts'
+import { CallChannel } from './call-channel.ts'
+import { parseChannelData } from './channel-data.ts'
+import { EslConnection } from './connection.ts'
+import { DEFAULT_ESL_HOST, DEFAULT_ESL_LIMITS, DEFAULT_ESL_PORT, type EslLimits } from './defaults.ts'
+import { EslProtocolError } from './errors.ts'
+
+export interface OutboundServerOptions {
+  port?: number
+  host?: string
+  logger: Logger
+  limits?: Partial<EslLimits>
+  /** `myevents` (plain, as FreeSWITCH defaults to) or `myevents json`. */
+  eventFormat?: 'plain' | 'json'
+  /** Keep receiving events after hangup (HANGUP_COMPLETE carries billsec, record_*). Default true. */
+  linger?: boolean
+  /** Bound on concurrent sockets; beyond it new ones are closed at once. */
+  maxSessions?: number
+}
+
+export interface OutboundServerEvents {
+  channel: [CallChannel]
+  error: [Error]
+}
+
+/**
+ * FreeSWITCH's `socket` application connects here, one TCP connection per call. For each
+ * we send `connect` (reply: the channel data, headers in any order), `myevents`, `linger`,
+ * then hand a ready CallChannel to whoever listens to 'channel'.
+ *
+ * Own ESL code rather than modesl 1.2.1's Server: its outbound Connection sends
+ * `event json BACKGROUND_JOB CHANNEL_EXECUTE_COMPLETE` before `myevents` (an extra,
+ * unfiltered subscription), only notices 'end' (a reset socket stays in
+ * `server.connections` forever), has no command timeout, and its parser can crash the
+ * process on one malformed header (see frame-parser.ts).
+ */
+export class OutboundServer extends EventEmitter<OutboundServerEvents> {
+  private readonly server: Server
+  private readonly sockets = new Set<Socket>()
+  private readonly opts: Required<Omit<OutboundServerOptions, 'limits'>> & { limits: EslLimits }
+  private accepted = 0
+  private rejected = 0
+
+  constructor(options: OutboundServerOptions) {
+    super()
+    this.opts = {
+      port: options.port ?? DEFAULT_ESL_PORT,
+      host: options.host ?? DEFAULT_ESL_HOST,
+      logger: options.logger,
+      limits: { ...DEFAULT_ESL_LIMITS, ...options.limits },
+      eventFormat: options.eventFormat ?? 'plain',
+      linger: options.linger ?? true,
+      maxSessions: options.maxSessions ?? 20_000,
+    }
+    this.server = createServer((s) => this.onSocket(s))
+    this.server.on('error', (err) => this.emit('error', err))
+  }
+
+  /** Open sockets (handshaking or carrying a call). */
+  get sessionCount(): number {
+    return this.sockets.size
+  }
+
+  get stats(): { open: number; accepted: number; rejected: number } {
+    return { open: this.sockets.size, accepted: this.accepted, rejected: this.rejected }
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(this.opts.port, this.opts.host, () => {
+        this.server.off('error', reject)
+        const addr = this.server.address() as AddressInfo
+        this.opts.logger.info({ host: addr.address, port: addr.port }, 'outbound ESL server listening')
+        resolve(addr)
+      })
+    })
+  }
+
+  /** Stop accepting, drop every socket (FreeSWITCH hangs those calls up), wait for close. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve())
+      for (const s of this.sockets) s.destroy()
+    })
+  }
+
+  private onSocket(socket: Socket): void {
+    if (this.sockets.size >= this.opts.maxSessions) {
+      this.rejected++
+      this.opts.logger.warn({ max: this.opts.maxSessions }, 'outbound ESL session limit reached, connection dropped')
+      socket.destroy()
+      return
+    }
+    this.accepted++
+    this.sockets.add(socket)
+    socket.once('close', () => this.sockets.delete(socket))
+    const log = this.opts.logger.child({ remote: `${socket.remoteAddress}:${socket.remotePort}` })
+    const conn = new EslConnection(socket, log, this.opts.limits)
+    this.handshake(conn, log).catch((err: Error) => {
+      // Logged once here; the socket is already closed or gets closed now.
+      if (!conn.isClosed) log.warn({ err }, 'outbound ESL handshake failed')
+      conn.close(`handshake failed: ${err.message}`)
+    })
+  }
+
+  private async handshake(conn: EslConnection, log: Logger): Promise<void> {
+    const reply = await conn.command('connect')
+    if (!reply.headers['Unique-ID'] && !reply.headers['Channel-Unique-ID']) {
+      throw new EslProtocolError('connect reply carries no channel data')
+    }
+    const data = parseChannelData(reply.headers)
+    const channelLog = log.child({ call_uuid: data.uuid })
+    // Listen before asking for events: FreeSWITCH may send one in the same read as a reply.
+    const channel = new CallChannel(conn, data, channelLog)
+    await conn.command(this.opts.eventFormat === 'json' ? 'myevents json' : 'myevents')
+    if (this.opts.linger) await conn.command('linger')
+    channelLog.debug({ caller: data.callerIdNumber, destination: data.destination }, 'call channel ready')
+    this.emit('channel', channel)
+  }
+}

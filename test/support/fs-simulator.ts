@@ -1,0 +1,929 @@
+/**
+ * FreeSWITCH outbound-socket simulator: a TCP *client* that connects to our outbound ESL
+ * server the way FreeSWITCH's `socket` application does, and then behaves like the real
+ * captures in /work/shared/esl-traces (framing, URL-encoded values, reply/event order,
+ * linger and disconnect notices). Each call follows a script (caller, DID, DTMF, caller
+ * hangup, bridge targets) in fast virtual time; `record_session` writes a real WAV file.
+ *
+ *   const sim = new FsSimulator({ port })
+ *   const call = sim.call({ destination: '7001', dtmf: [{ atMs: 50, digits: '2' }] })
+ *   const result = await call.done   // commands received, events sent, recordings
+ */
+import { randomUUID } from 'node:crypto'
+import { connect, type Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import {
+  CommandReader,
+  commandReply,
+  connectReply,
+  disconnectNotice,
+  event as encodeEvent,
+  lingerNotice,
+  apiResponse,
+  type Headers,
+  type ReceivedCommand,
+} from './esl-wire.ts'
+import { writeWav, type Span } from './esl-wav.ts'
+
+export type { ReceivedCommand } from './esl-wire.ts'
+
+export interface BridgeTarget {
+  /** Answer after this many ms of ringing (script time). */
+  answerAfterMs?: number
+  /** Once answered, the other party hangs up after this many ms; undefined = stays until A hangs up. */
+  hangupAfterMs?: number
+  /** Ring until the originate timeout (leg_timeout / originate_timeout / call_timeout, default 60 s). */
+  noAnswer?: boolean
+  /** Reject with USER_BUSY after `ringMs` (default 0). */
+  busy?: boolean
+  /** Fail with any other cause (e.g. CALL_REJECTED, UNALLOCATED_NUMBER) after `ringMs`. */
+  failCause?: string
+  ringMs?: number
+}
+
+export interface CallScript {
+  uuid?: string
+  callerIdNumber?: string
+  callerIdName?: string
+  /** Dialled number / DID (Caller-Destination-Number). */
+  destination?: string
+  /** `sofia` gives a SIP-like channel (sofia/external/...), `loopback` one like the traces. */
+  source?: 'sofia' | 'loopback'
+  context?: string
+  /** Extra channel variables (without `variable_`). */
+  vars?: Record<string, string>
+  /** Custom SIP headers, sent as `variable_sip_h_<name>` (sofia calls). */
+  sipHeaders?: Record<string, string>
+  /** Digits the caller presses, at times since the socket connected. */
+  dtmf?: Array<{ atMs: number; digits: string }>
+  /** The caller hangs up at this time since connect (any app, playback and bridge included). */
+  hangupAtMs?: number
+  hangupCause?: string
+  /** Bridge targets keyed by endpoint (`user/1001`, `sofia/gateway/trunk/7495...`). */
+  bridgeTargets?: Record<string, BridgeTarget>
+  /** Playback duration for files of unknown length, [min, max] ms (default from the simulator). */
+  playbackMs?: [number, number]
+  /** When the caller talks (recorded on the left channel); default: the whole call. */
+  callerTalks?: Span[]
+}
+
+export interface SimulatorOptions {
+  port: number
+  host?: string
+  /** Multiplies every script time (0.1 = ten times faster). Default 1. */
+  timeScale?: number
+  /** Split every write into random chunks of this size range, to exercise reassembly. */
+  chunk?: { min: number; max: number }
+  /** Default playback duration range (script ms). Default [10, 50]. */
+  playbackMs?: [number, number]
+  /** Delay between the linger and the disconnect notice (script ms). Default 5. */
+  lingerMs?: number
+  /** Target for endpoints a script does not list. Default: answers after 10 ms, hangs up after 200 ms. */
+  defaultTarget?: BridgeTarget
+  /** Commands (first word) the simulator swallows without ever answering: a hung FreeSWITCH. */
+  neverAnswer?: string[]
+}
+
+export interface RecordingResult {
+  path: string
+  stereo: boolean
+  ms: number
+  samples: number
+  fileSize: number
+  written: boolean
+}
+
+export interface SimCallResult {
+  uuid: string
+  commands: ReceivedCommand[]
+  /** Names of the events sent (plus `reply:<text>`/`notice:<disposition>`), in order. */
+  sent: string[]
+  hangupCause: string | undefined
+  recordings: RecordingResult[]
+  /** `fs`: the simulator closed after the notices; `app`: the application closed first. */
+  closedBy: 'fs' | 'app'
+}
+
+const INTERRUPTED = Symbol('interrupted')
+const Q850: Record<string, number> = {
+  NORMAL_CLEARING: 16,
+  USER_BUSY: 17,
+  NO_ANSWER: 19,
+  NO_USER_RESPONSE: 18,
+  CALL_REJECTED: 21,
+  UNALLOCATED_NUMBER: 1,
+  ORIGINATOR_CANCEL: 487,
+  NORMAL_TEMPORARY_FAILURE: 41,
+}
+const DIALSTATUS: Record<string, string> = {
+  SUCCESS: 'SUCCESS',
+  NO_ANSWER: 'NOANSWER',
+  USER_BUSY: 'BUSY',
+  ORIGINATOR_CANCEL: 'CANCEL',
+  CALL_REJECTED: 'CONGESTION',
+}
+const CORE_UUID = randomUUID()
+let sequence = 1000
+
+export class FsSimulator {
+  readonly opts: Required<Omit<SimulatorOptions, 'chunk' | 'neverAnswer'>> & Pick<SimulatorOptions, 'chunk'> & { neverAnswer: string[] }
+  readonly calls = new Set<SimCall>()
+
+  constructor(options: SimulatorOptions) {
+    this.opts = {
+      host: '127.0.0.1',
+      timeScale: 1,
+      playbackMs: [10, 50],
+      lingerMs: 5,
+      defaultTarget: { answerAfterMs: 10, hangupAfterMs: 200 },
+      ...options,
+      neverAnswer: options.neverAnswer ?? [],
+    }
+  }
+
+  /** Connect one call to the server; `call.done` settles when the socket is closed. */
+  call(script: CallScript = {}): SimCall {
+    const c = new SimCall(this, script)
+    this.calls.add(c)
+    c.done.finally(() => this.calls.delete(c)).catch(() => {})
+    return c
+  }
+
+  /** Destroy every open call socket. */
+  closeAll(): void {
+    for (const c of this.calls) c.destroy()
+  }
+}
+
+interface RunningApp {
+  name: string
+  arg: string
+  appUuid: string
+}
+
+interface Recording {
+  path: string
+  stereo: boolean
+  minSec: number
+  startMs: number
+}
+
+export class SimCall {
+  readonly uuid: string
+  readonly commands: ReceivedCommand[] = []
+  readonly sent: string[] = []
+  readonly recordings: RecordingResult[] = []
+  readonly done: Promise<SimCallResult>
+  readonly socket: Socket
+  readonly vars = new Map<string, string>()
+
+  private readonly reader = new CommandReader()
+  private readonly t0 = performance.now()
+  private readonly startEpochMs = Date.now()
+  private answeredAtMs: number | undefined
+  private bridgedTo: { uuid: string; dest: string } | undefined
+  private format: 'plain' | 'json' = 'plain'
+  private eventsOn = false
+  private eventFilter: Set<string> | null = null
+  private linger = false
+  private hungUp = false
+  private hangupCause: string | undefined
+  private tornDown = false
+  private closedBy: 'fs' | 'app' = 'app'
+  private channelState = 'CS_EXECUTE'
+  private queue: Array<RunningApp & { eventLock: boolean }> = []
+  private current: RunningApp | undefined
+  private readonly waiters = new Set<{ reject: (e: unknown) => void; timer: NodeJS.Timeout }>()
+  private readonly digitBuffer: string[] = []
+  private digitListener: (() => void) | undefined
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private readonly active: Recording[] = []
+  private readonly bridgedSpans: Span[] = []
+  private readonly promptSpans: Span[] = []
+  private readonly writeQueue: Buffer[] = []
+  private writing = false
+  private readonly channelName: string
+  private readonly profile: Headers
+
+  constructor(
+    private readonly sim: FsSimulator,
+    readonly script: CallScript,
+  ) {
+    this.uuid = script.uuid ?? randomUUID()
+    const dest = script.destination ?? '7001'
+    const sofia = script.source === 'sofia'
+    const caller = script.callerIdNumber ?? '74951234567'
+    this.channelName = sofia ? `sofia/external/${caller}@127.0.0.1:5060` : `loopback/${dest}-b`
+    this.profile = [
+      ['Caller-Direction', 'inbound'],
+      ['Caller-Logical-Direction', 'inbound'],
+      ['Caller-Dialplan', 'XML'],
+      ['Caller-Caller-ID-Name', script.callerIdName ?? 'Client'],
+      ['Caller-Caller-ID-Number', caller],
+      ['Caller-Orig-Caller-ID-Name', script.callerIdName ?? 'Client'],
+      ['Caller-Orig-Caller-ID-Number', caller],
+      ['Caller-Network-Addr', '127.0.0.1'],
+      ['Caller-ANI', caller],
+      ['Caller-Destination-Number', dest],
+      ['Caller-Unique-ID', this.uuid],
+      ['Caller-Source', sofia ? 'mod_sofia' : 'mod_loopback'],
+      ['Caller-Context', script.context ?? (sofia ? 'public' : 'default')],
+      ['Caller-Channel-Name', this.channelName],
+      ['Caller-Profile-Index', '1'],
+      ['Caller-Screen-Bit', 'true'],
+      ['Caller-Privacy-Hide-Name', 'false'],
+      ['Caller-Privacy-Hide-Number', 'false'],
+    ]
+    const v = this.vars
+    v.set('direction', 'inbound')
+    v.set('uuid', this.uuid)
+    v.set('session_id', String(sequence % 1000))
+    v.set('channel_name', this.channelName)
+    if (sofia) {
+      v.set('sip_from_user', caller)
+      v.set('sip_from_uri', `${caller}@127.0.0.1:5060`)
+      v.set('sip_from_host', '127.0.0.1')
+      v.set('sip_call_id', `${randomUUID()}@127.0.0.1`)
+      v.set('sip_network_ip', '127.0.0.1')
+      v.set('sip_req_user', dest)
+      v.set('sip_req_uri', `${dest}@127.0.0.1:5080`)
+      v.set('sip_to_user', dest)
+      v.set('sip_to_uri', `${dest}@127.0.0.1:5080`)
+      v.set('sofia_profile_name', 'external')
+    }
+    for (const [name, value] of Object.entries(script.sipHeaders ?? {})) v.set(`sip_h_${name}`, value)
+    for (const [name, value] of Object.entries(script.vars ?? {})) v.set(name, value)
+    v.set('call_uuid', this.uuid)
+    v.set('current_application_data', `127.0.0.1:${sim.opts.port} async full`)
+    v.set('current_application', 'socket')
+    v.set('socket_host', '127.0.0.1')
+
+    this.socket = connect(sim.opts.port, sim.opts.host)
+    this.socket.setNoDelay(true)
+    this.done = new Promise((resolve, reject) => {
+      this.socket.on('error', (err) => {
+        if (this.tornDown || (err as NodeJS.ErrnoException).code === 'ECONNRESET' || (err as NodeJS.ErrnoException).code === 'EPIPE') return
+        reject(err)
+      })
+      this.socket.on('close', () => {
+        this.clearTimers()
+        resolve({
+          uuid: this.uuid,
+          commands: this.commands,
+          sent: this.sent,
+          hangupCause: this.hangupCause,
+          recordings: this.recordings,
+          closedBy: this.closedBy,
+        })
+      })
+    })
+    this.socket.on('data', (chunk: Buffer) => {
+      for (const cmd of this.reader.push(chunk)) this.onCommand(cmd)
+    })
+    // The application went away: FreeSWITCH hangs the channel up (no one to hear events).
+    this.socket.on('end', () => {
+      if (!this.hungUp) this.hangupNow('NORMAL_CLEARING', false)
+    })
+    for (const d of script.dtmf ?? []) this.after(d.atMs, () => this.press(d.digits))
+    if (script.hangupAtMs !== undefined) this.after(script.hangupAtMs, () => this.hangupNow(script.hangupCause ?? 'NORMAL_CLEARING'))
+  }
+
+  /** The caller presses digits now. */
+  press(digits: string): void {
+    for (const d of digits) {
+      if (this.hungUp) return
+      this.emitEvent('DTMF', [
+        ['DTMF-Digit', d],
+        ['DTMF-Duration', '2000'],
+        ['DTMF-Source', 'RTP'],
+      ], { minimal: true })
+      this.digitBuffer.push(d)
+    }
+    this.digitListener?.()
+  }
+
+  /** The caller (or the network) hangs up now. */
+  hangup(cause = 'NORMAL_CLEARING'): void {
+    this.hangupNow(cause)
+  }
+
+  destroy(): void {
+    this.clearTimers()
+    this.socket.destroy()
+  }
+
+  // ---- time -------------------------------------------------------------------------
+
+  /** Script time since connect. */
+  now(): number {
+    return (performance.now() - this.t0) / this.sim.opts.timeScale
+  }
+
+  private after(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t)
+      fn()
+    }, ms * this.sim.opts.timeScale)
+    this.timers.add(t)
+  }
+
+  private clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    for (const w of this.waiters) clearTimeout(w.timer)
+  }
+
+  /** Wait script time; rejects with INTERRUPTED when the channel hangs up. */
+  private wait(ms: number, until?: () => boolean): Promise<void> {
+    if (this.hungUp) return Promise.reject(INTERRUPTED)
+    return new Promise((resolve, reject) => {
+      const w = {
+        reject: (e: unknown) => {
+          clearTimeout(w.timer)
+          this.waiters.delete(w)
+          reject(e)
+        },
+        timer: setTimeout(() => {
+          this.waiters.delete(w)
+          if (until) this.digitListener = undefined
+          resolve()
+        }, Math.max(0, ms * this.sim.opts.timeScale)),
+      }
+      this.waiters.add(w)
+      if (until) {
+        this.digitListener = () => {
+          if (!until()) return
+          clearTimeout(w.timer)
+          this.waiters.delete(w)
+          this.digitListener = undefined
+          resolve()
+        }
+        this.digitListener()
+      }
+    })
+  }
+
+  // ---- wire -------------------------------------------------------------------------
+
+  private write(data: string): void {
+    if (this.socket.destroyed || !this.socket.writable) return
+    const buf = Buffer.from(data, 'utf8')
+    const chunk = this.sim.opts.chunk
+    if (!chunk) {
+      this.socket.write(buf)
+      return
+    }
+    for (let off = 0; off < buf.length; ) {
+      const n = chunk.min + Math.floor(Math.random() * (chunk.max - chunk.min + 1))
+      this.writeQueue.push(buf.subarray(off, off + n))
+      off += n
+    }
+    this.pump()
+  }
+
+  /** Chunked mode: one piece per macrotask so the reader really sees split frames. */
+  private pump(): void {
+    if (this.writing) return
+    const next = this.writeQueue.shift()
+    if (!next) return
+    this.writing = true
+    this.socket.write(next, () => {
+      this.writing = false
+      setImmediate(() => this.pump())
+    })
+  }
+
+  private end(): void {
+    this.closedBy = 'fs'
+    if (this.writeQueue.length || this.writing) {
+      const check = () => (this.writeQueue.length || this.writing ? setTimeout(check, 1) : this.socket.end())
+      check()
+    } else this.socket.end()
+  }
+
+  private reply(text: string): void {
+    this.sent.push(`reply:${text}`)
+    this.write(commandReply(text))
+  }
+
+  private onCommand(cmd: ReceivedCommand): void {
+    this.commands.push(cmd)
+    const word = cmd.line.split(' ')[0].toLowerCase()
+    if (this.sim.opts.neverAnswer.includes(word) || this.sim.opts.neverAnswer.includes('*')) return
+    const rest = cmd.line.slice(word.length).trim()
+    switch (word) {
+      case 'connect':
+        this.sent.push('reply:connect')
+        this.write(connectReply(this.channelData()))
+        return
+      case 'myevents':
+        this.format = rest.toLowerCase().startsWith('json') ? 'json' : 'plain'
+        this.eventsOn = true
+        this.eventFilter = null
+        return this.reply('+OK Events Enabled')
+      case 'event': {
+        const [fmt, ...names] = rest.split(/\s+/)
+        this.format = fmt?.toLowerCase() === 'json' ? 'json' : 'plain'
+        this.eventsOn = true
+        this.eventFilter = names.includes('all') || names.length === 0 ? null : new Set([...(this.eventFilter ?? []), ...names])
+        return this.reply(`+OK event listener enabled ${this.format}`)
+      }
+      case 'linger':
+        this.linger = true
+        return this.reply('+OK will linger')
+      case 'nolinger':
+        this.linger = false
+        return this.reply('+OK will nolinger')
+      case 'sendmsg':
+        return this.onSendmsg(cmd)
+      case 'api':
+        this.sent.push('api')
+        this.write(apiResponse(rest.startsWith('uuid_') ? '+OK\n' : `-ERR ${rest.split(' ')[0]} Command not found!\n`))
+        return
+      case 'exit':
+        this.reply('+OK bye')
+        this.write(disconnectNotice(this.uuid))
+        this.end()
+        return
+      default:
+        return this.reply('-ERR command not found')
+    }
+  }
+
+  private onSendmsg(cmd: ReceivedCommand): void {
+    const h = cmd.headers
+    const command = (h['call-command'] ?? '').toLowerCase()
+    if (command === 'hangup') {
+      this.reply('+OK')
+      this.hangupNow(h['hangup-cause'] ?? 'NORMAL_CLEARING')
+      return
+    }
+    if (command !== 'execute') return this.reply(`-ERR invalid call-command ${command}`)
+    if (!h['execute-app-name']) return this.reply('-ERR no execute-app-name')
+    this.reply('+OK')
+    // Queued after hangup: FreeSWITCH accepts it but the session never runs it.
+    if (this.hungUp) return
+    this.queue.push({
+      name: h['execute-app-name'],
+      arg: h['execute-app-arg'] ?? cmd.body,
+      appUuid: h['event-uuid'] ?? randomUUID(),
+      eventLock: (h['event-lock'] ?? '') === 'true',
+    })
+    if (!this.current) this.after(1, () => this.runNext())
+  }
+
+  // ---- events -----------------------------------------------------------------------
+
+  private channelData(): Headers {
+    return [
+      ['Event-Name', 'CHANNEL_DATA'],
+      ...this.commonHeaders('mod_event_socket.c', 'parse_command'),
+      ['Channel-Direction', 'inbound'],
+      ['Channel-Caller-ID-Name', this.script.callerIdName ?? 'Client'],
+      ['Channel-Caller-ID-Number', this.script.callerIdNumber ?? '74951234567'],
+      ['Channel-Destination-Number', this.script.destination ?? '7001'],
+      ['Channel-Unique-ID', this.uuid],
+      ...this.channelHeaders(),
+      ...this.profile,
+      ...this.varHeaders(),
+    ]
+  }
+
+  private commonHeaders(file: string, fn: string): Headers {
+    const nowUs = (this.startEpochMs + this.now()) * 1000
+    const d = new Date(nowUs / 1000)
+    return [
+      ['Core-UUID', CORE_UUID],
+      ['FreeSWITCH-Hostname', 'fs-simulator'],
+      ['FreeSWITCH-Switchname', 'fs-simulator'],
+      ['FreeSWITCH-IPv4', '127.0.0.1'],
+      ['FreeSWITCH-IPv6', '::1'],
+      ['Event-Date-Local', d.toISOString().replace('T', ' ').slice(0, 19)],
+      ['Event-Date-GMT', d.toUTCString()],
+      ['Event-Date-Timestamp', String(Math.round(nowUs))],
+      ['Event-Calling-File', file],
+      ['Event-Calling-Function', fn],
+      ['Event-Calling-Line-Number', '1'],
+      ['Event-Sequence', String(sequence++)],
+    ]
+  }
+
+  private channelHeaders(): Headers {
+    const answered = this.answeredAtMs !== undefined
+    return [
+      ['Channel-State', this.channelState],
+      ['Channel-Call-State', this.hungUp ? 'HANGUP' : answered ? 'ACTIVE' : 'RINGING'],
+      ['Channel-State-Number', this.channelState === 'CS_EXECUTE' ? '4' : this.channelState === 'CS_HANGUP' ? '10' : '11'],
+      ['Channel-Name', this.channelName],
+      ['Unique-ID', this.uuid],
+      ['Call-Direction', 'inbound'],
+      ['Presence-Call-Direction', 'inbound'],
+      ['Channel-HIT-Dialplan', 'true'],
+      ['Channel-Call-UUID', this.uuid],
+      ['Answer-State', this.hungUp ? 'hangup' : answered ? 'answered' : 'ringing'],
+      ['Channel-Read-Codec-Name', 'PCMU'],
+      ['Channel-Read-Codec-Rate', '8000'],
+      ['Channel-Write-Codec-Name', 'PCMU'],
+      ['Channel-Write-Codec-Rate', '8000'],
+    ]
+  }
+
+  private varHeaders(): Headers {
+    return [...this.vars].map(([k, v]) => [`variable_${k}`, v])
+  }
+
+  private emitEvent(name: string, extra: Headers = [], o: { minimal?: boolean; body?: string } = {}): void {
+    if (!this.eventsOn || (this.eventFilter && !this.eventFilter.has(name))) return
+    let headers: Headers
+    if (o.minimal) {
+      headers = [
+        ['Event-Name', name],
+        ...this.commonHeaders('switch_channel.c', 'switch_channel_dequeue_dtmf'),
+        ['Unique-ID', this.uuid],
+        ['Call-Direction', 'inbound'],
+        ['Presence-Call-Direction', 'inbound'],
+        ['Answer-State', this.answeredAtMs !== undefined ? 'answered' : 'ringing'],
+        ...extra,
+      ]
+    } else {
+      const other: Headers = this.bridgedTo
+        ? [
+            ['Other-Type', 'originatee'],
+            ['Other-Leg-Direction', 'outbound'],
+            ['Other-Leg-Destination-Number', this.bridgedTo.dest],
+            ['Other-Leg-Unique-ID', this.bridgedTo.uuid],
+          ]
+        : []
+      headers = [
+        ['Event-Name', name],
+        ...this.commonHeaders('switch_core_session.c', 'switch_core_session_exec'),
+        ...this.channelHeaders(),
+        ...this.profile,
+        ...other,
+        ...this.varHeaders(),
+        ...extra,
+      ]
+    }
+    this.sent.push(name)
+    this.write(encodeEvent(this.format, headers, o.body))
+  }
+
+  // ---- applications -----------------------------------------------------------------
+
+  private async runNext(): Promise<void> {
+    if (this.current || this.hungUp) return
+    const app = this.queue.shift()
+    if (!app) return
+    this.current = app
+    this.vars.set('current_application', app.name)
+    if (app.arg) this.vars.set('current_application_data', app.arg)
+    const appHeaders = (): Headers => [
+      ['Application', app.name],
+      ...(app.arg ? ([['Application-Data', app.arg]] as Headers) : []),
+      ['Application-UUID', app.appUuid],
+    ]
+    this.emitEvent('CHANNEL_EXECUTE', appHeaders())
+    let response = '_none_'
+    let endsSession = false
+    try {
+      const r = await this.runApp(app.name, app.arg)
+      response = r ?? '_none_'
+      endsSession = app.name === 'transfer'
+    } catch (err) {
+      if (err !== INTERRUPTED) throw err
+      response = app.name === 'playback' || app.name === 'play_and_get_digits' ? 'PLAYBACK ERROR' : '_none_'
+    }
+    this.vars.set('last_app', app.name)
+    if (app.arg) this.vars.set('last_arg', app.arg)
+    this.emitEvent('CHANNEL_EXECUTE_COMPLETE', [...appHeaders().slice(0, -1), ['Application-Response', response], ['Application-UUID', app.appUuid]])
+    this.current = undefined
+    if (endsSession) return this.leaveSocket()
+    if (this.hungUp) return void this.teardown()
+    setImmediate(() => void this.runNext())
+  }
+
+  private async runApp(name: string, arg: string): Promise<string | void> {
+    switch (name) {
+      case 'answer':
+        this.markAnswered()
+        return
+      case 'pre_answer':
+      case 'ring_ready':
+        this.emitEvent('CHANNEL_PROGRESS_MEDIA')
+        return
+      case 'playback':
+      case 'say':
+      case 'speak':
+        await this.play()
+        return name === 'playback' ? 'FILE PLAYED' : undefined
+      case 'sleep':
+        await this.wait(Number(arg) || 0)
+        return
+      case 'set':
+      case 'export': {
+        const i = arg.indexOf('=')
+        if (i > 0) this.vars.set(arg.slice(0, i), arg.slice(i + 1))
+        return
+      }
+      case 'multiset':
+        for (const pair of arg.split(/\s+/)) {
+          const i = pair.indexOf('=')
+          if (i > 0) this.vars.set(pair.slice(0, i), pair.slice(i + 1))
+        }
+        return
+      case 'unset':
+        this.vars.delete(arg)
+        return
+      case 'record_session':
+        this.active.push({
+          path: arg,
+          stereo: (this.vars.get('RECORD_STEREO') ?? 'false') === 'true',
+          minSec: Number(this.vars.get('RECORD_MIN_SEC') ?? 3),
+          startMs: this.now(),
+        })
+        return
+      case 'stop_record_session':
+        await this.stopRecordings(arg === 'all' ? undefined : arg)
+        return
+      case 'play_and_get_digits':
+        return this.playAndGetDigits(arg)
+      case 'bridge':
+        return this.bridge(arg)
+      case 'hangup':
+        this.hangupNow(arg || 'NORMAL_CLEARING')
+        return
+      case 'transfer':
+        return
+      default:
+        return
+    }
+  }
+
+  private markAnswered(): void {
+    if (this.answeredAtMs !== undefined) return
+    this.answeredAtMs = this.now()
+    this.vars.set('endpoint_disposition', 'ANSWER')
+    this.emitEvent('CHANNEL_ANSWER')
+  }
+
+  private async play(): Promise<void> {
+    const [min, max] = this.script.playbackMs ?? this.sim.opts.playbackMs
+    const ms = min + Math.random() * (max - min)
+    const start = this.now()
+    try {
+      await this.wait(ms)
+    } finally {
+      this.promptSpans.push([start, this.now()])
+    }
+    this.vars.set('playback_ms', String(Math.round(ms)))
+    this.vars.set('playback_samples', String(Math.round(ms * 8)))
+  }
+
+  /** min max tries timeout terminators file invalid_file var_name regexp [digit_timeout] */
+  private async playAndGetDigits(arg: string): Promise<void> {
+    const [minS, maxS, triesS, timeoutS, terminators = '#', , , varName = 'digits', regex = '\\d+', digitTimeoutS] = arg.split(' ')
+    const min = Number(minS) || 0
+    const max = Number(maxS) || 128
+    const tries = Number(triesS) || 1
+    const timeout = Number(timeoutS) || 5000
+    const digitTimeout = Number(digitTimeoutS) || timeout
+    this.vars.delete(varName)
+    let re: RegExp
+    try {
+      re = new RegExp(`^(?:${regex})$`)
+    } catch {
+      re = /^\d+$/
+    }
+    for (let t = 0; t < tries; t++) {
+      if (this.digitBuffer.length === 0) {
+        // The prompt plays until a digit interrupts it.
+        const [pmin, pmax] = this.script.playbackMs ?? this.sim.opts.playbackMs
+        const start = this.now()
+        await this.wait(pmin + Math.random() * (pmax - pmin), () => this.digitBuffer.length > 0).finally(() =>
+          this.promptSpans.push([start, this.now()]),
+        )
+      }
+      let digits = ''
+      let terminated = false
+      const take = () => {
+        while (this.digitBuffer.length && digits.length < max && !terminated) {
+          const d = this.digitBuffer.shift()!
+          if (terminators.includes(d)) terminated = true
+          else digits += d
+        }
+        return terminated || digits.length >= max
+      }
+      while (!take()) {
+        await this.wait(digits.length ? digitTimeout : timeout, () => this.digitBuffer.length > 0)
+        if (this.digitBuffer.length === 0) break // timed out waiting for the next digit
+      }
+      if (digits.length >= min && re.test(digits)) {
+        this.vars.set(varName, digits)
+        this.vars.set('read_result', 'success')
+        this.vars.set('digits_dialed', digits)
+        return
+      }
+      this.vars.set('read_result', digits ? 'failure' : 'timeout')
+    }
+  }
+
+  private async bridge(dial: string): Promise<void> {
+    const globals: Record<string, string> = {}
+    let rest = dial
+    const g = /^\{([^}]*)\}/.exec(rest)
+    if (g) {
+      for (const kv of g[1].split(/(?<!\\),/)) {
+        const i = kv.indexOf('=')
+        if (i > 0) globals[kv.slice(0, i)] = kv.slice(i + 1).replace(/\\,/g, ',')
+      }
+      rest = rest.slice(g[0].length)
+    }
+    const legs = rest.split(/[,|]/).map((e) => {
+      const local: Record<string, string> = {}
+      const m = /^\[([^\]]*)\]/.exec(e)
+      if (m) {
+        for (const kv of m[1].split(',')) {
+          const i = kv.indexOf('=')
+          if (i > 0) local[kv.slice(0, i)] = kv.slice(i + 1)
+        }
+        e = e.slice(m[0].length)
+      }
+      const target = this.script.bridgeTargets?.[e] ?? this.sim.opts.defaultTarget
+      const timeoutSec = Number(local.leg_timeout ?? globals.originate_timeout ?? this.vars.get('call_timeout') ?? 60)
+      return { endpoint: e, target, timeoutMs: timeoutSec * 1000 }
+    })
+    // Who answers first (within its timeout), and when do the others give up?
+    let winner: (typeof legs)[number] | undefined
+    let failAt = 0
+    let cause = 'NO_ANSWER'
+    for (const leg of legs) {
+      const t = leg.target
+      if (t.noAnswer) failAt = Math.max(failAt, leg.timeoutMs)
+      else if (t.busy || t.failCause) {
+        failAt = Math.max(failAt, t.ringMs ?? 0)
+        if (legs.length === 1 || cause === 'NO_ANSWER') cause = t.busy ? 'USER_BUSY' : t.failCause!
+      } else if ((t.answerAfterMs ?? 0) < leg.timeoutMs) {
+        if (!winner || (t.answerAfterMs ?? 0) < (winner.target.answerAfterMs ?? 0)) winner = leg
+      } else failAt = Math.max(failAt, leg.timeoutMs)
+    }
+    if (legs.some((l) => l.target.noAnswer || (l.target.answerAfterMs ?? 0) >= l.timeoutMs)) cause = 'NO_ANSWER'
+    const setDisposition = (d: string) => {
+      this.vars.set('originate_disposition', d)
+      this.vars.set('DIALSTATUS', DIALSTATUS[d] ?? 'CHANUNAVAIL')
+    }
+    try {
+      await this.wait(winner ? (winner.target.answerAfterMs ?? 0) : failAt)
+    } catch (err) {
+      setDisposition('ORIGINATOR_CANCEL')
+      throw err
+    }
+    if (!winner) {
+      setDisposition(cause)
+      this.vars.set('originate_failed_cause', cause)
+      return
+    }
+    const bUuid = randomUUID()
+    this.markAnswered()
+    setDisposition('SUCCESS')
+    this.vars.set('bridge_uuid', bUuid)
+    this.vars.set('last_bridge_to', bUuid)
+    this.vars.set('signal_bond', bUuid)
+    this.vars.set('bridge_channel', winner.endpoint)
+    this.bridgedTo = { uuid: bUuid, dest: winner.endpoint.split('/').pop() ?? winner.endpoint }
+    const start = this.now()
+    this.emitEvent('CHANNEL_BRIDGE', [
+      ['Bridge-A-Unique-ID', this.uuid],
+      ['Bridge-B-Unique-ID', bUuid],
+    ])
+    const unbridge = () => {
+      this.bridgedSpans.push([start, this.now()])
+      this.emitEvent('CHANNEL_UNBRIDGE', [
+        ['Bridge-A-Unique-ID', this.uuid],
+        ['Bridge-B-Unique-ID', bUuid],
+      ])
+      this.bridgedTo = undefined
+    }
+    try {
+      await this.wait(winner.target.hangupAfterMs ?? 24 * 3600 * 1000)
+    } catch (err) {
+      this.vars.set('bridge_hangup_cause', this.hangupCause ?? 'NORMAL_CLEARING')
+      unbridge()
+      throw err
+    }
+    this.vars.set('bridge_hangup_cause', 'NORMAL_CLEARING')
+    this.vars.set('last_bridge_hangup_cause', 'NORMAL_CLEARING')
+    unbridge()
+  }
+
+  // ---- end of the call --------------------------------------------------------------
+
+  private hangupNow(cause: string, notify = true): void {
+    if (this.hungUp) return
+    this.hungUp = true
+    this.hangupCause = cause
+    this.vars.set('hangup_cause', cause)
+    this.vars.set('hangup_cause_q850', String(Q850[cause] ?? 16))
+    if (notify) this.emitEvent('CHANNEL_HANGUP', [['Hangup-Cause', cause]])
+    this.queue = []
+    for (const w of [...this.waiters]) w.reject(INTERRUPTED)
+    // The running application completes (interrupted) first; then the session ends.
+    if (!this.current) void this.teardown()
+  }
+
+  private async teardown(): Promise<void> {
+    if (this.tornDown) return
+    this.tornDown = true
+    await this.stopRecordings()
+    const endMs = this.now()
+    const ms = (x: number) => this.startEpochMs + x
+    const epoch = (x: number) => Math.floor(ms(x) / 1000)
+    const v = this.vars
+    v.set('start_epoch', String(epoch(0)))
+    v.set('start_uepoch', String(Math.round(ms(0) * 1000)))
+    v.set('end_epoch', String(epoch(endMs)))
+    v.set('end_uepoch', String(Math.round(ms(endMs) * 1000)))
+    if (this.answeredAtMs !== undefined) {
+      v.set('answer_epoch', String(epoch(this.answeredAtMs)))
+      v.set('answer_uepoch', String(Math.round(ms(this.answeredAtMs) * 1000)))
+    } else v.set('answer_epoch', '0')
+    v.set('duration', String(epoch(endMs) - epoch(0)))
+    v.set('billsec', String(this.answeredAtMs !== undefined ? epoch(endMs) - epoch(this.answeredAtMs) : 0))
+    v.set('mduration', String(Math.round(endMs)))
+    v.set('billmsec', String(this.answeredAtMs !== undefined ? Math.round(endMs - this.answeredAtMs) : 0))
+    v.set('caller_id', `"${this.script.callerIdName ?? 'Client'}" <${this.script.callerIdNumber ?? '74951234567'}>`)
+    if (this.socket.destroyed) return
+    if (!this.linger) {
+      this.sent.push('notice:disconnect')
+      this.write(disconnectNotice(this.uuid))
+      return this.end()
+    }
+    const cause: Headers = [['Hangup-Cause', this.hangupCause ?? 'NORMAL_CLEARING']]
+    this.emitEvent('CHANNEL_UNPARK', cause)
+    this.emitEvent('CHANNEL_EXECUTE_COMPLETE', [
+      ...cause,
+      ['Application', 'socket'],
+      ['Application-Data', `127.0.0.1:${this.sim.opts.port} async full`],
+      ['Application-Response', '_none_'],
+      ['Application-UUID', randomUUID()],
+    ])
+    this.channelState = 'CS_HANGUP'
+    this.emitEvent('CHANNEL_STATE', cause)
+    this.channelState = 'CS_REPORTING'
+    this.emitEvent('CHANNEL_STATE', cause)
+    this.emitEvent('CHANNEL_HANGUP_COMPLETE', cause)
+    this.sent.push('notice:linger')
+    this.write(lingerNotice(this.uuid, this.channelName))
+    this.after(this.sim.opts.lingerMs, () => {
+      this.sent.push('notice:disconnect')
+      this.write(disconnectNotice(this.uuid))
+      this.end()
+    })
+  }
+
+  /** After `transfer` the channel leaves the socket application (still up, elsewhere). */
+  private leaveSocket(): void {
+    this.tornDown = true
+    this.hungUp = true
+    this.emitEvent('CHANNEL_EXECUTE_COMPLETE', [
+      ['Application', 'socket'],
+      ['Application-Data', `127.0.0.1:${this.sim.opts.port} async full`],
+      ['Application-Response', '_none_'],
+      ['Application-UUID', randomUUID()],
+    ])
+    this.sent.push('notice:disconnect')
+    this.write(disconnectNotice(this.uuid))
+    this.end()
+  }
+
+  /** Close the WAV files (the whole call's recorded length) and set the record_* variables. */
+  private async stopRecordings(path?: string): Promise<void> {
+    const stopping = this.active.filter((r) => path === undefined || r.path === path)
+    for (const r of stopping) {
+      this.active.splice(this.active.indexOf(r), 1)
+      const end = this.now()
+      const durationMs = Math.max(0, end - r.startMs)
+      const rel = (spans: Span[]) => spans.map(([a, b]): Span => [a - r.startMs, b - r.startMs])
+      const bridged = rel(this.bridgedSpans)
+      if (this.bridgedTo) bridged.push([0, durationMs]) // still bridged at stop time
+      const samples = Math.round(durationMs * 8)
+      const fileSize = 44 + samples * 2 * (r.stereo ? 2 : 1)
+      // FreeSWITCH deletes recordings shorter than RECORD_MIN_SEC (default 3 s).
+      const keep = durationMs >= r.minSec * 1000
+      if (keep) {
+        await writeWav(r.path, {
+          durationMs,
+          stereo: r.stereo,
+          callerTalks: this.script.callerTalks ? rel(this.script.callerTalks) : [[0, durationMs]],
+          bridged,
+          prompts: rel(this.promptSpans),
+        })
+      }
+      this.vars.set('record_file_size', String(fileSize))
+      this.vars.set('record_samples', String(samples))
+      this.vars.set('record_seconds', String(Math.floor(durationMs / 1000)))
+      this.vars.set('record_ms', String(Math.round(durationMs)))
+      this.vars.set('record_completion_cause', 'success-silence')
+      this.recordings.push({ path: r.path, stereo: r.stereo, ms: Math.round(durationMs), samples, fileSize, written: keep })
+    }
+  }
+}
