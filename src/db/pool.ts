@@ -18,6 +18,7 @@ export function createPool(url: string, log: Logger, max = 20): pg.Pool {
   })
   // An idle client losing its server (Postgres restarted) must not crash the process.
   pool.on('error', (err) => log.warn({ err }, 'idle Postgres client error'))
+  pool.on('connect', (client) => client.on('error', (err) => log.warn({ err }, 'Postgres client error')))
   return pool
 }
 

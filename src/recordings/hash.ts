@@ -66,3 +66,10 @@ export class HashingStream extends Transform {
 export function createHashingStream(): HashingStream {
   return new HashingStream()
 }
+
+/** SHA-256 of everything a readable stream yields (e.g. an object read back from the store). */
+export async function sha256Stream(source: AsyncIterable<Buffer | string>): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of source) hash.update(chunk)
+  return hash.digest('hex')
+}

@@ -1,0 +1,136 @@
+import { mkdir, readFile, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { randomUUID } from 'node:crypto'
+
+/**
+ * The recording spool: the directory FreeSWITCH writes WAV files into and Switchboard
+ * drains. Each recording is `<id>.wav` plus a sidecar `<id>.json` written by Switchboard
+ * *before* recording starts, so that after any crash the spool alone says which call,
+ * leg, agent and client a file belongs to. Files leave the spool only after the stored
+ * object has been verified (or into `quarantine/`, never deleted, when the audio is broken).
+ */
+export interface SpoolSidecar {
+  recordingId: string
+  callUuid: string | null
+  legUuid: string | null
+  direction: 'inbound' | 'outbound' | 'internal' | 'fmc'
+  caller: string | null
+  callee: string | null
+  did: string | null
+  clientId: string | null
+  agentId: string | null
+  queueId: string | null
+  segment: 'A' | 'B' | 'C' | null
+  stereo: boolean
+  startedAt: string
+  stoppedAt: string | null
+  /** recording paused (card data): offsets from start, so QA sees the gap */
+  pausedSpans: Array<{ startMs: number; endMs: number | null }>
+}
+
+export interface SpoolEntry {
+  id: string
+  wavPath: string
+  ageMs: number
+  bytes: number
+}
+
+const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+export class Spool {
+  readonly quarantineDir: string
+  readonly workDir: string
+  constructor(readonly dir: string) {
+    this.quarantineDir = path.join(dir, 'quarantine')
+    this.workDir = path.join(dir, '.work')
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.quarantineDir, { recursive: true })
+    await mkdir(this.workDir, { recursive: true })
+  }
+
+  static isRecordingId(id: string): boolean { return ID_PATTERN.test(id) }
+
+  wavPath(id: string): string { return path.join(this.dir, `${this.checked(id)}.wav`) }
+  sidecarPath(id: string): string { return path.join(this.dir, `${this.checked(id)}.json`) }
+  workPath(id: string, ext: string): string { return path.join(this.workDir, `${this.checked(id)}.${ext}`) }
+
+  /** Write the sidecar of a recording about to start; returns the WAV path to give FreeSWITCH. */
+  async open(sidecar: SpoolSidecar): Promise<string> {
+    await this.writeSidecar(sidecar)
+    return this.wavPath(sidecar.recordingId)
+  }
+
+  async read(id: string): Promise<SpoolSidecar | null> {
+    try {
+      return JSON.parse(await readFile(this.sidecarPath(id), 'utf8')) as SpoolSidecar
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+      if (err instanceof SyntaxError) return null // torn sidecar: treated like a WAV without one
+      throw err
+    }
+  }
+
+  async update(id: string, patch: Partial<SpoolSidecar>): Promise<void> {
+    const current = await this.read(id)
+    if (!current) return
+    await this.writeSidecar({ ...current, ...patch })
+  }
+
+  /**
+   * Recordings waiting to be stored: WAVs whose sidecar says stopped, or which have not
+   * changed for `quietMs` (the call's Switchboard died before it could say so).
+   */
+  async pending(quietMs: number, now = Date.now()): Promise<SpoolEntry[]> {
+    const names = await readdir(this.dir)
+    const out: SpoolEntry[] = []
+    for (const name of names) {
+      if (!name.endsWith('.wav')) continue
+      const id = name.slice(0, -4)
+      if (!Spool.isRecordingId(id)) continue
+      let st
+      try { st = await stat(path.join(this.dir, name)) } catch { continue }
+      const sidecar = await this.read(id)
+      const stopped = sidecar?.stoppedAt != null
+      const ageMs = now - st.mtimeMs
+      if (stopped || ageMs >= quietMs) out.push({ id, wavPath: path.join(this.dir, name), ageMs, bytes: st.size })
+    }
+    return out.sort((a, b) => b.ageMs - a.ageMs)
+  }
+
+  /** Move a broken recording aside with the reason; nothing is ever deleted. */
+  async quarantine(id: string, reason: string, detail: string): Promise<string> {
+    const target = path.join(this.quarantineDir, `${id}.wav`)
+    await rename(this.wavPath(id), target).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err })
+    await rename(this.sidecarPath(id), path.join(this.quarantineDir, `${id}.json`)).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err })
+    await writeFile(path.join(this.quarantineDir, `${id}.reason.json`), JSON.stringify({ reason, detail, at: new Date().toISOString() }, null, 2))
+    return target
+  }
+
+  /** Only after the stored object is verified. */
+  async remove(id: string): Promise<void> {
+    await rm(this.wavPath(id), { force: true })
+    await rm(this.sidecarPath(id), { force: true })
+    for (const ext of ['opus', 'mp3', 'wav']) await rm(this.workPath(id, ext), { force: true })
+  }
+
+  async disk(): Promise<{ freeBytes: number; totalBytes: number; freePercent: number }> {
+    const s = await statfs(this.dir)
+    const totalBytes = s.blocks * s.bsize
+    const freeBytes = s.bavail * s.bsize
+    return { freeBytes, totalBytes, freePercent: totalBytes > 0 ? (freeBytes / totalBytes) * 100 : 0 }
+  }
+
+  private async writeSidecar(sidecar: SpoolSidecar): Promise<void> {
+    // write-then-rename: a crash never leaves a torn sidecar under the real name
+    const tmp = path.join(this.dir, `.${sidecar.recordingId}.${randomUUID()}.tmp`)
+    await writeFile(tmp, JSON.stringify(sidecar))
+    await rename(tmp, this.sidecarPath(sidecar.recordingId))
+  }
+
+  private checked(id: string): string {
+    if (!Spool.isRecordingId(id)) throw new Error(`not a recording id: ${JSON.stringify(id)}`)
+    return id
+  }
+}
