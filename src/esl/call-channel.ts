@@ -103,8 +103,8 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
     this.uuid = channelData.uuid
     if (channelData.headers['Answer-State'] === 'answered') this.state = 'answered'
     this.ended = new Promise((resolve) => {
-      conn.once('close', ({ reason }) => {
-        this.onClose(reason)
+      conn.once('close', ({ reason, error }) => {
+        this.onClose(reason, error)
         resolve({ reason })
       })
     })
@@ -341,14 +341,16 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
     for (const w of this.hangupWaiters.splice(0)) w()
   }
 
-  private failPending(): void {
-    for (const p of [...this.pending]) this.settle(p, new ChannelHungupError(this.uuid, p.app, this.hangupCause))
+  private failPending(error?: Error): void {
+    for (const p of [...this.pending]) this.settle(p, error ?? new ChannelHungupError(this.uuid, p.app, this.hangupCause))
   }
 
-  private onClose(reason: string): void {
-    if (this.isUp) this.markHungUp(this.hangupCause ?? 'SOCKET_CLOSED')
+  private onClose(reason: string, error?: Error): void {
+    const wasUp = this.isUp
+    if (wasUp) this.markHungUp(this.hangupCause ?? 'SOCKET_CLOSED')
     this.state = 'ended'
-    this.failPending()
+    // A wire failure (timeout, protocol error) is reported as such, not as a normal hangup.
+    this.failPending(wasUp ? error : undefined)
     this.emit('end', { reason })
   }
 }
