@@ -11,7 +11,7 @@ import type { HangupCompleteInfo } from '../src/esl/call-channel.ts'
 const dir = mkdtempSync(join(tmpdir(), 'sb-esl-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
-async function setup(t: Tap.Test, simOpts: Partial<ConstructorParameters<typeof FsSimulator>[0]> = {}, serverOpts = {}) {
+async function setup(t: { teardown(fn: () => unknown): void }, simOpts: Partial<ConstructorParameters<typeof FsSimulator>[0]> = {}, serverOpts = {}) {
   const h = await startOutbound(serverOpts)
   const sim = new FsSimulator({ port: h.port, ...simOpts })
   t.teardown(async () => {
@@ -19,9 +19,6 @@ async function setup(t: Tap.Test, simOpts: Partial<ConstructorParameters<typeof 
     await h.close()
   })
   return { h, sim }
-}
-declare namespace Tap {
-  type Test = typeof t
 }
 
 t.test('channel data: caller, DID, SIP headers, extra vars', async (t) => {
