@@ -298,9 +298,10 @@ function literalChoices(schema: TSchema): string[] | null {
   const anyOf = (schema as { anyOf?: TSchema[] }).anyOf
   if (!Array.isArray(anyOf)) return null
   const out: string[] = []
-  for (const s of anyOf) {
-    if (typeof (s as { const?: unknown }).const === 'string') out.push((s as { const: string }).const)
-    else if (typeof (s as { description?: string }).description === 'string') out.push((s as { description: string }).description)
+  for (const member of anyOf) {
+    const s = member as { const?: unknown; description?: unknown }
+    if (typeof s.const === 'string') out.push(s.const)
+    else if (typeof s.description === 'string') out.push(s.description)
     else return null
   }
   return out
@@ -363,7 +364,8 @@ function applyRecordDefaults(doc: Record<string, unknown>): void {
   }
 }
 
-interface Problem { path: string; message: string }
+export interface ConfigProblem { path: string; message: string }
+type Problem = ConfigProblem
 
 function parseHours(h: string): [number, number] {
   const [a, b] = h.split('-')
