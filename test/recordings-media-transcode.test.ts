@@ -125,6 +125,16 @@ t.test('failures: broken input, ffmpeg error with stderr tail, timeout kills ffm
   const p = transcode(src.path, join(dir, 'aborted.opus'), { format: 'opus', signal: ac.signal })
   setTimeout(() => ac.abort(), 100)
   await t.rejects(p, { code: 'transcode_failed', reason: 'aborted' })
+
+  // aborted while the input is still being probed: ffmpeg must not run on regardless
+  const ac2 = new AbortController()
+  const early = join(dir, 'early.opus')
+  const p2 = transcode(src.path, early, { format: 'opus', signal: ac2.signal })
+  ac2.abort()
+  await t.rejects(p2, { code: 'transcode_failed', reason: 'aborted' })
+  await new Promise((r) => setTimeout(r, 200))
+  t.same(await processesMentioning(early), [], 'no ffmpeg left running')
+  t.same((await readdir(dir)).filter((f) => f.startsWith('early') || f.startsWith('aborted')), [], 'no partial files')
 })
 
 t.test('sha256File and the hashing pass-through agree with a one-shot hash', async (t) => {

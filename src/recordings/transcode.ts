@@ -5,7 +5,8 @@
  *
  * The output is written to `<output>.part-…` and renamed when ffmpeg has succeeded and the
  * result probes as audio, so a reader never sees a half-written file. ffmpeg is killed
- * (SIGKILL) on timeout or abort and the partial file removed.
+ * (SIGKILL) on timeout or abort and the partial file removed once it has exited.
+ * Errors are thrown, not logged: the caller that handles them logs them once.
  */
 import { randomBytes } from 'node:crypto'
 import { rename, rm, stat } from 'node:fs/promises'
@@ -122,51 +123,59 @@ export async function transcode(input: string, output: string, opts: TranscodeOp
 
   await new Promise<void>((resolve, reject) => {
     let settled = false
+    let started = false
+    let killRequested = false
+    let failure: TranscodeError | undefined
     let stderr = ''
+    let killCap: NodeJS.Timeout | undefined
     const cmd = ffmpeg(input)
       .setFfmpegPath(paths.ffmpegPath)
       .setFfprobePath(paths.ffprobePath)
       .inputOptions(['-nostdin', '-hide_banner', ...ffmpegInputArgs(info)])
       .outputOptions(outArgs)
       .output(part)
+    // settles only once ffmpeg has exited (fluent-ffmpeg emits 'end' or 'error' after exit),
+    // so the partial file is removed after the last write
     const finish = (err?: TranscodeError) => {
       if (settled) return
       settled = true
       clearTimeout(timer)
+      clearTimeout(killCap)
       opts.signal?.removeEventListener('abort', onAbort)
       if (err) reject(err)
       else resolve()
     }
-    const kill = () => {
-      try {
-        cmd.kill('SIGKILL')
-      } catch {
-        // process already gone
-      }
+    const stop = (err: TranscodeError) => {
+      failure ??= err
+      killRequested = true
+      // before 'start' fluent-ffmpeg is still checking capabilities: kill as soon as it spawns
+      if (started) cmd.kill('SIGKILL')
+      killCap ??= setTimeout(() => finish(failure), 5000)
     }
-    const timer = setTimeout(() => {
-      kill()
-      finish(new TranscodeError('timeout', `ffmpeg transcode of ${input} timed out after ${timeoutMs} ms`, { input, timeoutMs, stderrTail: tail(stderr) }))
-    }, timeoutMs)
-    const onAbort = () => {
-      kill()
-      finish(new TranscodeError('aborted', `transcode of ${input} aborted`, { input, stderrTail: tail(stderr) }))
-    }
+    const timer = setTimeout(
+      () => stop(new TranscodeError('timeout', `ffmpeg transcode of ${input} timed out after ${timeoutMs} ms`, { input, timeoutMs, stderrTail: tail(stderr) })),
+      timeoutMs,
+    )
+    const onAbort = () => stop(new TranscodeError('aborted', `transcode of ${input} aborted`, { input, stderrTail: tail(stderr) }))
     opts.signal?.addEventListener('abort', onAbort, { once: true })
-    cmd.on('start', (line: string) => log?.debug({ cmd: line }, 'ffmpeg started'))
+    if (opts.signal?.aborted) onAbort() // aborted while the input was probed
+    cmd.on('start', (line: string) => {
+      started = true
+      log?.debug({ cmd: line }, 'ffmpeg started')
+      if (killRequested) cmd.kill('SIGKILL')
+    })
     cmd.on('stderr', (line: string) => {
       stderr += line + '\n'
       if (stderr.length > 16_384) stderr = stderr.slice(-8192)
     })
     cmd.on('error', (e: Error, _stdout: string | null, ffStderr: string | null) => {
       const t = tail(ffStderr || stderr)
-      finish(new TranscodeError('ffmpeg_failed', `ffmpeg failed on ${input}: ${e.message.split('\n')[0]}${t ? `\n${t}` : ''}`, { input, stderrTail: t }, { cause: e }))
+      finish(failure ?? new TranscodeError('ffmpeg_failed', `ffmpeg failed on ${input}: ${e.message.split('\n')[0]}${t ? `\n${t}` : ''}`, { input, stderrTail: t }, { cause: e }))
     })
-    cmd.on('end', () => finish())
+    cmd.on('end', () => finish(failure))
     cmd.run()
   }).catch(async (e: unknown) => {
     await rm(part, { force: true })
-    log?.warn({ err: e }, 'transcode failed')
     throw e
   })
 
