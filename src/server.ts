@@ -13,6 +13,7 @@ import { createPool, type Pool } from './db/pool.ts'
 import { createObjectStore, type ObjectStore } from './recordings/store/index.ts'
 import { buildHttpApp } from './http/app.ts'
 import type { ReadinessCheck } from './http/plugins/health.ts'
+import { ensureBootstrapAdmin } from './http/auth/tokens.ts'
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const EXAMPLE_CONFIG = path.join(PROJECT_ROOT, 'config', 'switchboard.example.yaml')
@@ -76,7 +77,8 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
       { name: 'object_store', check: async () => { await store.ping(); return { ok: true, detail: store.kind } } },
     ]
 
-    const http = await buildHttpApp({ log, registry, readiness })
+    if (env.SWITCHBOARD_ADMIN_TOKEN) await ensureBootstrapAdmin(pool, env.SWITCHBOARD_ADMIN_TOKEN)
+    const http = await buildHttpApp({ log, pool, registry, readiness })
     const httpUrl = await http.listen({ port: env.PORT, host: env.HOST })
     stops.push(() => http.close())
     log.info({ url: httpUrl }, 'HTTP listening')

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Readable } from 'node:stream'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -12,7 +12,7 @@ import { startTestS3 } from './support/s3rver.ts'
 
 // The same contract, run against both implementations: what the pipeline and the HTTP
 // streaming rely on must hold for the filesystem and for a real S3 HTTP server.
-async function contract(t: Tap.Test, store: ObjectStore) {
+async function contract(t: Test, store: ObjectStore) {
   await store.init()
   await store.ping()
   const body = Buffer.alloc(300_000)

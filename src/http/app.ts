@@ -7,9 +7,12 @@ import { sendProblem } from './problem.ts'
 import { healthRoutes, type ReadinessCheck } from './plugins/health.ts'
 import { metricsRoutes } from './plugins/metrics.ts'
 import { NotFoundError } from '../errors.ts'
+import type { Pool } from '../db/pool.ts'
+import { authPlugin } from './auth/plugin.ts'
 
 export interface HttpDeps {
   log: Logger
+  pool: Pool
   registry: Registry
   readiness: ReadinessCheck[]
   /** Resource plugins added by later parts (recordings, agents, stats…), each encapsulated. */
@@ -32,11 +35,19 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
   })
 
+  // The documentation is public; every other route must declare its roles (see auth/plugin.ts).
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), roles: 'public' }
+  })
+  await app.register(authPlugin, { pool: deps.pool })
+
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Switchboard API', version: '0.1.0', description: 'Call control and call recording for FreeSWITCH contact centres.' },
       tags: [{ name: 'operations' }],
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
     },
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })

@@ -10,9 +10,9 @@ const CHECK_TIMEOUT_MS = 2_000
 
 /** /health: the process is alive. /ready: every dependency answers, each within a bound. */
 export async function healthRoutes(app: FastifyInstance, opts: { checks: ReadinessCheck[] }): Promise<void> {
-  app.get('/health', { schema: { tags: ['operations'], summary: 'Liveness', response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({ status: 'ok' }))
+  app.get('/health', { config: { roles: 'public' }, schema: { tags: ['operations'], summary: 'Liveness', response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({ status: 'ok' }))
 
-  app.get('/ready', { schema: { tags: ['operations'], summary: 'Readiness: Postgres, object store, spool disk' } }, async (_req, reply) => {
+  app.get('/ready', { config: { roles: 'public' }, schema: { tags: ['operations'], summary: 'Readiness: Postgres, object store, spool disk' } }, async (_req, reply) => {
     const results = await Promise.all(opts.checks.map(async (c) => {
       try {
         const r = await withTimeout(c.check(), CHECK_TIMEOUT_MS)

@@ -1,0 +1,47 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Pool } from '../../db/pool.ts'
+import { SwitchboardError } from '../../errors.ts'
+import { principalOf, type Principal, type Role } from './tokens.ts'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Roles allowed on this route; `'public'` for the few unauthenticated ones (health, docs). */
+    roles?: readonly Role[] | 'public'
+  }
+  interface FastifyRequest {
+    principal: Principal | null
+  }
+}
+
+export class UnauthorizedError extends SwitchboardError {
+  constructor(message = 'a valid bearer token is required') { super('unauthorized', message, 401) }
+}
+export class ForbiddenError extends SwitchboardError {
+  constructor(role: string, allowed: readonly string[]) { super('forbidden', `role ${role} may not do this (allowed: ${allowed.join(', ')})`, 403) }
+}
+
+/**
+ * Every route must declare `config.roles`; a route without it is refused for everyone
+ * (fail closed), so forgetting it cannot open a hole. 401 = who are you?, 403 = not you.
+ */
+export const authPlugin = fp(async (app: FastifyInstance, opts: { pool: Pool }) => {
+  app.decorateRequest('principal', null)
+  app.addHook('onRequest', async (req: FastifyRequest) => {
+    const roles = req.routeOptions.config?.roles
+    if (roles === 'public') return
+    if (req.routeOptions.url === undefined) return // 404 handler
+    const token = bearerOf(req)
+    if (!token) throw new UnauthorizedError()
+    const principal = await principalOf(opts.pool, token)
+    if (!principal) throw new UnauthorizedError('unknown, expired or revoked token')
+    req.principal = principal
+    if (!roles || !roles.includes(principal.role)) throw new ForbiddenError(principal.role, roles ?? [])
+  })
+}, { name: 'switchboard-auth' })
+
+function bearerOf(req: FastifyRequest): string | null {
+  const h = req.headers.authorization
+  if (typeof h === 'string' && /^Bearer [A-Za-z0-9._~+/=-]{10,200}$/.test(h)) return h.slice(7)
+  return null
+}
