@@ -1,0 +1,194 @@
+/**
+ * ESL benchmark: our outbound server + CallChannel against the wire simulator (running
+ * in a child process, so RSS and file descriptors of the two sides are separate), all on
+ * 127.0.0.1. Measures call setups/s through answer → record start → bridge → record stop
+ * → hangup, concurrent held sessions (RSS per session, event-loop lag p99), and a raw
+ * modesl baseline (answer + hangup only) in the same run.
+ *
+ *   node --import tsx bench/esl.ts        (writes bench/results/esl.json)
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { execSync } from 'node:child_process'
+import { silentLogger } from '../src/log.ts'
+import { OutboundServer } from '../src/esl/outbound-server.ts'
+import type { CallChannel } from '../src/esl/call-channel.ts'
+
+type Msg = { type: 'flow'; port: number; n: number; concurrency: number; destination: string } | { type: 'hold'; port: number; n: number } | { type: 'release' }
+
+// ---- child: the FreeSWITCH side ------------------------------------------------------
+async function simChild(): Promise<void> {
+  const { FsSimulator } = await import('../test/support/fs-simulator.ts')
+  let holders: InstanceType<typeof FsSimulator> | undefined
+  process.on('message', async (m: Msg) => {
+    if (m.type === 'flow') {
+      const sim = new FsSimulator({ port: m.port, playbackMs: [0, 0], lingerMs: 0, defaultTarget: { answerAfterMs: 0, hangupAfterMs: 20 } })
+      let next = 0
+      let failed = 0
+      const started = performance.now()
+      const worker = async () => {
+        while (next < m.n) {
+          next++
+          const r = await sim.call({ destination: m.destination }).done.catch(() => undefined)
+          if (!r || r.closedBy !== 'fs') failed++
+        }
+      }
+      await Promise.all(Array.from({ length: m.concurrency }, worker))
+      process.send!({ type: 'flowDone', ms: performance.now() - started, failed })
+    } else if (m.type === 'hold') {
+      holders = new FsSimulator({ port: m.port })
+      let connected = 0
+      let settled = 0
+      for (let i = 0; i < m.n; i++) {
+        const c = holders.call({ destination: 'hold' })
+        // The server's first bytes (`connect`) mean it accepted us; keep < 200 in flight so
+        // the listen backlog never overflows (dropped SYNs retry only after 1 s, 3 s, ...).
+        c.socket.once('data', () => (connected++, settled++))
+        c.socket.once('close', () => settled++)
+        c.done.catch(() => {})
+        while (i + 1 - settled > 200) await new Promise((r) => setTimeout(r, 2))
+      }
+      process.send!({ type: 'holdStarted', connected })
+    } else if (m.type === 'release') {
+      holders?.closeAll()
+      process.send!({ type: 'released' })
+    }
+  })
+  process.send!({ type: 'ready' })
+}
+
+// ---- parent: Switchboard's side ------------------------------------------------------
+function ask<T>(child: ChildProcess, msg: Msg, reply: string): Promise<T> {
+  return new Promise((resolve) => {
+    const on = (m: { type: string }) => {
+      if (m.type !== reply) return
+      child.off('message', on)
+      resolve(m as T)
+    }
+    child.on('message', on)
+    child.send(msg)
+  })
+}
+
+const until = async (cond: () => boolean, ms: number) => {
+  const end = Date.now() + ms
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+  return cond()
+}
+
+export async function run(opts: { flowCalls?: number; concurrency?: number; holdTarget?: number } = {}) {
+  const flowCalls = opts.flowCalls ?? 2000
+  const concurrency = opts.concurrency ?? 100
+  const holdTarget = opts.holdTarget ?? 10_000
+  const spool = mkdtempSync(join(tmpdir(), 'sb-bench-esl-'))
+  const child = fork(fileURLToPath(import.meta.url), ['--sim-child'], { execArgv: ['--import', 'tsx'], stdio: 'inherit' })
+  await new Promise<void>((r) => child.once('message', () => r()))
+  const results: Record<string, unknown> = { node: process.version, ulimitN: ulimit(), cpus: (await import('node:os')).cpus().length }
+  try {
+    // 1. Switchboard: full flow, and answer+hangup for comparison with modesl.
+    const server = new OutboundServer({ port: 0, host: '127.0.0.1', logger: silentLogger(), maxSessions: 50_000 })
+    let held = 0
+    let flowErrors = 0
+    server.on('channel', (ch: CallChannel) => {
+      const dest = ch.channelData.destination
+      const flow = async () => {
+        await ch.answer()
+        if (dest === 'hold') {
+          held++
+          await ch.ended
+          held--
+          return
+        }
+        if (dest === 'flow') {
+          const path = join(spool, `${ch.uuid}.wav`)
+          await ch.startRecording(path)
+          await ch.bridge('user/1001', { timeoutSec: 5 })
+          await ch.stopRecording(path)
+        }
+        await ch.hangup()
+      }
+      flow().catch(() => flowErrors++)
+    })
+    const { port } = await server.listen()
+    const lag = monitorEventLoopDelay({ resolution: 10 })
+    lag.enable()
+    const flow = await ask<{ ms: number; failed: number }>(child, { type: 'flow', port, n: flowCalls, concurrency, destination: 'flow' }, 'flowDone')
+    const flowLagP99 = lag.percentile(99) / 1e6
+    lag.reset()
+    const simple = await ask<{ ms: number; failed: number }>(child, { type: 'flow', port, n: flowCalls, concurrency, destination: 'simple' }, 'flowDone')
+    results.switchboard = {
+      fullFlow: { calls: flowCalls, concurrency, seconds: flow.ms / 1000, setupsPerSec: flowCalls / (flow.ms / 1000), failed: flow.failed + flowErrors, eventLoopLagP99Ms: flowLagP99 },
+      answerHangup: { calls: flowCalls, concurrency, seconds: simple.ms / 1000, setupsPerSec: flowCalls / (simple.ms / 1000), failed: simple.failed, eventLoopLagP99Ms: lag.percentile(99) / 1e6 },
+    }
+    // 2. Held sessions.
+    await until(() => server.sessionCount === 0, 5000)
+    ;(globalThis as { gc?: () => void }).gc?.()
+    const rssBefore = process.memoryUsage().rss
+    lag.reset()
+    const holdStart = Date.now()
+    await ask(child, { type: 'hold', port, n: holdTarget }, 'holdStarted')
+    await until(() => held >= holdTarget, 60_000)
+    const reached = held
+    const holdSeconds = (Date.now() - holdStart) / 1000
+    lag.reset()
+    await new Promise((r) => setTimeout(r, 1000)) // idle lag with all sessions held
+    ;(globalThis as { gc?: () => void }).gc?.()
+    const rssAfter = process.memoryUsage().rss
+    results.held = {
+      target: holdTarget,
+      reached,
+      secondsToEstablish: holdSeconds,
+      rssBeforeMB: rssBefore / 2 ** 20,
+      rssAfterMB: rssAfter / 2 ** 20,
+      rssPerSessionKB: reached ? (rssAfter - rssBefore) / reached / 1024 : null,
+      idleEventLoopLagP99Ms: lag.percentile(99) / 1e6,
+    }
+    await ask(child, { type: 'release' }, 'released')
+    await until(() => server.sessionCount === 0, 20_000)
+    results.leakedSessionsAfterRelease = server.sessionCount
+    await server.close()
+    lag.disable()
+
+    // 3. Baseline: raw modesl outbound server, answer + hangup.
+    const require = createRequire(import.meta.url)
+    const esl = require('modesl') as { Server: new (o: object, cb: () => void) => ModeslServer }
+    type ModeslConn = { execute: (app: string, arg: string, cb: () => void) => void; on: (e: string, f: () => void) => void; socket: unknown }
+    type ModeslServer = { on: (e: string, f: (c: ModeslConn) => void) => void; server: { address(): { port: number } }; close(cb: () => void): void }
+    const base = await new Promise<ModeslServer>((resolve) => {
+      const s: ModeslServer = new esl.Server({ port: 0, host: '127.0.0.1', myevents: true }, () => resolve(s))
+    })
+    base.on('connection::ready', (conn) => {
+      conn.on('error', () => {})
+      conn.execute('answer', '', () => conn.execute('hangup', 'NORMAL_CLEARING', () => {}))
+    })
+    const baseline = await ask<{ ms: number; failed: number }>(child, { type: 'flow', port: base.server.address().port, n: flowCalls, concurrency, destination: 'simple' }, 'flowDone')
+    results.modeslBaseline = { calls: flowCalls, concurrency, seconds: baseline.ms / 1000, setupsPerSec: flowCalls / (baseline.ms / 1000), failed: baseline.failed }
+    await new Promise<void>((r) => base.close(() => r()))
+  } finally {
+    child.kill()
+    rmSync(spool, { recursive: true, force: true })
+  }
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
+  writeFileSync(new URL('./results/esl.json', import.meta.url), JSON.stringify(results, null, 2) + '\n')
+  return results
+}
+
+function ulimit(): string {
+  try {
+    return execSync('ulimit -n', { shell: '/bin/sh' }).toString().trim()
+  } catch {
+    return 'unknown'
+  }
+}
+
+if (process.argv.includes('--sim-child')) {
+  await simChild()
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const r = await run()
+  process.stdout.write(JSON.stringify(r, null, 2) + '\n')
+}
