@@ -1,0 +1,196 @@
+import type { CallChannel } from '../esl/call-channel.ts'
+import { normalizePhone } from '../crm/phone.ts'
+import { decideRoute } from '../routing/decide.ts'
+import type { CallFacts, RouteDecision } from '../routing/types.ts'
+import type { CallContext, CallDeps, CallState } from './context.ts'
+import { startCallRecording, finishRecordings } from './steps/record.ts'
+import { bridgeChain } from './steps/bridge-chain.ts'
+import { runQueue } from './steps/queue.ts'
+import { runIvr } from './steps/ivr.ts'
+import { afterHours } from './steps/after-hours.ts'
+
+/** How long we wait after hangup for CHANNEL_HANGUP_COMPLETE (billsec, record_*) before closing anyway. */
+const HANGUP_COMPLETE_WAIT_MS = 5_000
+
+/**
+ * One call's lifecycle, the shape jambonz's feature-server uses: identify the call,
+ * decide the route, run the steps, and — whatever way it ends (caller hangs up
+ * mid-prompt, socket drops, Switchboard stops) — write the CDR, hand the recordings to
+ * the pipeline and release the agent. `run()` never throws.
+ */
+export class CallSession {
+  readonly ctx: CallContext
+
+  constructor(channel: CallChannel, deps: CallDeps) {
+    const cfg = deps.config()
+    const data = channel.channelData
+    const caller = normalizePhone(data.callerIdNumber, cfg.defaultRegion)
+    const state: CallState = {
+      uuid: channel.uuid, caller, did: data.destination, direction: 'inbound',
+      clientId: null, segment: null, decision: null, answeredAt: null, connectedAt: null,
+      agentId: null, queueId: null, ivrPath: [], outcome: null, csat: null, recordingIds: [], connectedFsUs: null,
+    }
+    this.ctx = { channel, deps, state, log: deps.log.child({ call_uuid: channel.uuid }) }
+  }
+
+  async run(): Promise<void> {
+    const { channel, state, log } = this.ctx
+    const startedAt = new Date()
+    channel.once('answer', () => { state.answeredAt ??= new Date() })
+    try {
+      const decision = await this.decide()
+      state.decision = decision
+      await this.ctx.deps.cdr.start({
+        uuid: state.uuid, direction: state.direction, caller: state.caller ?? (channel.channelData.callerIdNumber || null),
+        callee: state.did, did: state.did, sourceTag: decision.sourceTag, clientId: state.clientId, startedAt, node: this.ctx.deps.node,
+      })
+      await this.ctx.deps.cdr.leg({ uuid: state.uuid, callUuid: state.uuid, party: 'caller', endpoint: channel.channelData.channelName || null, employeeId: null, startedAt, answeredAt: null, endedAt: null, hangupCause: null })
+      log.info({ decision: decision.kind, reasons: decision.reasons, caller: state.caller, did: state.did }, 'call routed')
+      await this.execute(decision)
+    } catch (err) {
+      // Expected when the caller hangs up mid-step (commands then reject); anything else is a bug or an outage.
+      if (channel.isUp) {
+        log.error({ err }, 'call flow failed; hanging up')
+        state.outcome ??= 'failed'
+        await channel.hangup('NORMAL_TEMPORARY_FAILURE').catch(() => undefined)
+      } else {
+        log.info({ err: (err as Error).message }, 'call ended during a step')
+      }
+    } finally {
+      await this.cleanup(startedAt)
+    }
+  }
+
+  private async decide(): Promise<RouteDecision> {
+    const { deps, state } = this.ctx
+    const cfg = deps.config()
+    const directory = deps.directory()
+    let identity = directory.identify(state.caller)
+    if (identity.kind === 'unidentified' && state.caller && deps.lookupUnknown) {
+      identity = await deps.lookupUnknown(state.caller)
+    }
+    if (identity.kind === 'client') {
+      state.clientId = identity.client.id
+      state.segment = identity.client.segment
+    }
+    if (identity.kind === 'employee' && directory.employeesByExtension.has(state.did)) state.direction = 'internal'
+    const facts: CallFacts = { caller: state.caller, did: state.did, identity, ...(await this.callerHistory()) }
+    return decideRoute(facts, directory, (id) => deps.presence.get(id), deps.clock, cfg)
+  }
+
+  /** Repeat-caller and blacklist facts; bounded so a slow database never delays the call. */
+  private async callerHistory(): Promise<Pick<CallFacts, 'callsTodayByCaller' | 'lastAgentToday'>> {
+    const { deps, state } = this.ctx
+    if (!state.caller) return {}
+    try {
+      const r = await Promise.race([
+        deps.pool.query<{ n: number; last_agent: string | null }>(
+          `SELECT count(*)::int AS n, (array_agg(agent_id ORDER BY started_at DESC) FILTER (WHERE agent_id IS NOT NULL))[1] AS last_agent
+           FROM calls WHERE caller = $1 AND started_at >= date_trunc('day', now())`, [state.caller]),
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), 200).unref()),
+      ])
+      if (!r) return {}
+      return { callsTodayByCaller: r.rows[0].n, lastAgentToday: r.rows[0].last_agent }
+    } catch (err) {
+      this.ctx.log.warn({ err: (err as Error).message }, 'caller history unavailable; routing without it')
+      return {}
+    }
+  }
+
+  private async execute(decision: RouteDecision): Promise<void> {
+    const { channel, deps, state } = this.ctx
+    if (decision.kind === 'reject') {
+      state.outcome = 'rejected'
+      await channel.hangup(decision.cause)
+      return
+    }
+    await channel.answer()
+    state.answeredAt ??= new Date()
+    await startCallRecording(this.ctx)
+    switch (decision.kind) {
+      case 'after-hours':
+        return afterHours(this.ctx, decision.prompt, decision.createCallback)
+      case 'direct': {
+        const { answeredBy } = await bridgeChain(this.ctx, decision.targets, { wrapUpSec: this.wrapUpSec(decision.fallbackQueueId) })
+        if (answeredBy) { state.outcome = 'answered'; return this.endAfterConversation() }
+        await runQueue(this.ctx, decision.fallbackQueueId)
+        return this.endAfterConversation()
+      }
+      case 'queue':
+        await runQueue(this.ctx, decision.queueId)
+        return this.endAfterConversation()
+      case 'ivr': {
+        const exit = await runIvr(this.ctx, decision.menuId)
+        if (exit.action === 'queue' && exit.target) {
+          await runQueue(this.ctx, exit.target)
+          return this.endAfterConversation()
+        }
+        if (exit.action === 'extension' && exit.target) {
+          const employee = deps.directory().employeesByExtension.get(exit.target)
+          if (employee) {
+            const { answeredBy } = await bridgeChain(this.ctx, [{ employeeId: employee.id, ringSec: deps.config().routing.colleagueRingSec, role: 'colleague' }], { wrapUpSec: 0 })
+            state.outcome = answeredBy ? 'answered' : 'missed'
+          }
+          return this.endAfterConversation()
+        }
+        state.outcome ??= 'ivr_hangup'
+        return this.endAfterConversation()
+      }
+    }
+  }
+
+  private wrapUpSec(queueId: string): number {
+    return this.ctx.deps.config().queues.find((q) => q.id === queueId)?.wrapUpSec ?? 0
+  }
+
+  private async endAfterConversation(): Promise<void> {
+    const { channel } = this.ctx
+    if (channel.isUp) await channel.hangup('NORMAL_CLEARING')
+  }
+
+  /** Always runs: CDR, recordings, agent state. Each part guarded so one failure cannot skip the others. */
+  private async cleanup(startedAt: Date): Promise<void> {
+    const { channel, deps, state, log } = this.ctx
+    if (channel.isUp) await channel.hangup('NORMAL_CLEARING').catch(() => undefined)
+    await waitForHangupComplete(channel)
+    const endedAt = new Date()
+    const info = channel.hangupInfo
+    const billsec = info?.billsec ?? (state.connectedAt ? Math.round((endedAt.getTime() - state.connectedAt.getTime()) / 1000) : 0)
+    const talkSec = talkSeconds(state, info?.vars, endedAt)
+    const minTalk = deps.config().stats.minCountedTalkSec
+    // Seeds 000/002: internal calls never count; conversations shorter than the minimum are stored but not counted.
+    const counted = state.direction !== 'internal' && (state.connectedAt ? talkSec >= minTalk : state.outcome !== 'rejected')
+    if (!state.outcome) state.outcome = state.connectedAt ? 'answered' : state.answeredAt ? 'abandoned' : 'missed'
+    await finishRecordings(this.ctx)
+    await deps.cdr.leg({ uuid: state.uuid, callUuid: state.uuid, party: 'caller', endpoint: channel.channelData.channelName || null, employeeId: null, startedAt, answeredAt: state.answeredAt, endedAt, hangupCause: channel.hangupCause ?? info?.cause ?? null })
+      .catch((err) => log.error({ err }, 'leg write failed'))
+    await deps.cdr.end({
+      uuid: state.uuid, answeredAt: state.answeredAt, endedAt, billsec, hangupCause: channel.hangupCause ?? info?.cause ?? null,
+      outcome: state.outcome, counted, agentId: state.agentId, queueId: state.queueId, ivrPath: state.ivrPath,
+      routeReasons: state.decision?.reasons ?? [], csat: state.csat,
+    }).catch((err) => log.error({ err }, 'CDR write failed'))
+    log.info({ outcome: state.outcome, billsec, counted, agent_id: state.agentId, recordings: state.recordingIds.length }, 'call ended')
+    channel.close()
+  }
+}
+
+/**
+ * Talk time starts when a person answered (CHANNEL_BRIDGE), not at the A-leg answer that
+ * FreeSWITCH's billsec counts from (IVR included). Measured on FreeSWITCH's clock when
+ * it told us both ends; our own clock otherwise.
+ */
+function talkSeconds(state: CallState, vars: Record<string, string> | undefined, endedAt: Date): number {
+  if (!state.connectedAt) return 0
+  const endUs = Number(vars?.end_uepoch)
+  if (state.connectedFsUs && endUs > state.connectedFsUs) return Math.round((endUs - state.connectedFsUs) / 1e6)
+  return Math.round((endedAt.getTime() - state.connectedAt.getTime()) / 1000)
+}
+
+async function waitForHangupComplete(channel: CallChannel): Promise<void> {
+  if (channel.hangupInfo || channel.state === 'ended') return
+  await Promise.race([
+    new Promise<void>((resolve) => channel.once('hangupComplete', () => resolve())),
+    channel.ended.then(() => undefined),
+    new Promise<void>((resolve) => setTimeout(resolve, HANGUP_COMPLETE_WAIT_MS).unref()),
+  ])
+}

@@ -1,0 +1,61 @@
+import type { CallChannel } from '../esl/call-channel.ts'
+import type { Logger } from '../log.ts'
+import type { SwitchboardFile } from '../config/switchboard-file.ts'
+import type { DirectorySnapshot, Employee } from '../crm/directory.ts'
+import type { PresenceStore } from '../acd/presence.ts'
+import type { Clock, RouteDecision } from '../routing/types.ts'
+import type { CdrWriter } from './cdr.ts'
+import type { Spool } from '../recordings/spool.ts'
+import type { Pool } from '../db/pool.ts'
+
+/** What a call needs from the rest of Switchboard. Built once in server.ts, shared by every call. */
+export interface CallDeps {
+  log: Logger
+  pool: Pool
+  cdr: CdrWriter
+  spool: Spool
+  recordings: { enqueue(id: string): Promise<void>; mayStartOptionalRecording(): boolean }
+  directory: () => DirectorySnapshot
+  presence: PresenceStore
+  config: () => SwitchboardFile
+  clock: Clock
+  node: string
+  /** Identity of a number the directory does not know (live CRM lookup); bounded by its own timeout. */
+  lookupUnknown?: (e164: string) => Promise<import('../crm/directory.ts').CallerIdentity>
+}
+
+export interface IvrStep { menuId: string; label: string; digit: string | null; at: string }
+
+/** The facts one call accumulates while its steps run; written to the CDR at the end. */
+export interface CallState {
+  uuid: string
+  caller: string | null
+  did: string
+  direction: 'inbound' | 'outbound' | 'internal' | 'fmc'
+  clientId: string | null
+  segment: 'A' | 'B' | 'C' | null
+  decision: RouteDecision | null
+  answeredAt: Date | null
+  /** when a person (agent/manager) answered: talk time starts here */
+  connectedAt: Date | null
+  /** FreeSWITCH's own timestamp (µs) of that first CHANNEL_BRIDGE: talk time is measured on its clock */
+  connectedFsUs: number | null
+  agentId: string | null
+  queueId: string | null
+  ivrPath: IvrStep[]
+  outcome: string | null
+  csat: number | null
+  recordingIds: string[]
+}
+
+export interface CallContext {
+  channel: CallChannel
+  deps: CallDeps
+  state: CallState
+  log: Logger
+}
+
+/** FreeSWITCH dial string of an employee's desk phone. */
+export function endpointOf(e: Employee): string | null {
+  return e.extension ? `user/${e.extension}` : null
+}

@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto'
+import type { CallContext } from '../context.ts'
+import { endpointOf } from '../context.ts'
+import type { DirectTarget } from '../../routing/types.ts'
+import type { EslEvent } from '../../esl/event.ts'
+
+export interface BridgeChainResult { answeredBy: string | null; tried: number }
+
+/**
+ * Ring targets one after another, each for its own time, skipping anyone who is not
+ * ready *now* (seed 003: ringing absent agents lost calls). The first who answers
+ * talks to the caller; Switchboard tracks their state (on_call, then wrap_up).
+ */
+export async function bridgeChain(ctx: CallContext, targets: readonly DirectTarget[], opts: { wrapUpSec: number }): Promise<BridgeChainResult> {
+  const { channel, deps, state, log } = ctx
+  let tried = 0
+  for (const target of targets) {
+    if (!channel.isUp) break
+    const employee = deps.directory().employees.get(target.employeeId)
+    const endpoint = employee && endpointOf(employee)
+    if (!employee || !endpoint) { log.warn({ employee_id: target.employeeId }, 'target has no endpoint; skipped'); continue }
+    if (deps.presence.get(employee.id) !== 'ready' || !(await claimSafely(ctx, employee.id))) {
+      log.info({ employee_id: employee.id, state: deps.presence.get(employee.id) }, 'target not ready; skipped')
+      continue
+    }
+    tried++
+    const legStarted = new Date()
+    // CHANNEL_BRIDGE marks the moment the person answered: talk time starts there.
+    let bridgedAt: Date | null = null
+    let bridgedFsUs: number | null = null
+    const onBridge = (e: EslEvent) => {
+      if (e.name !== 'CHANNEL_BRIDGE' || bridgedAt) return
+      bridgedAt = new Date()
+      bridgedFsUs = Number(e.headers['Event-Date-Timestamp']) || null
+    }
+    channel.on('event', onBridge)
+    const result = await channel.bridge(endpoint, {
+      timeoutSec: target.ringSec,
+      vars: { switchboard_call_uuid: state.uuid, switchboard_role: target.role },
+    }).finally(() => channel.off('event', onBridge))
+    const legUuid = result.answered ? result.bLegUuid : randomUUID()
+    if (!result.answered) {
+      await deps.cdr.leg({ uuid: legUuid, callUuid: state.uuid, party: target.role, endpoint, employeeId: employee.id, startedAt: legStarted, answeredAt: null, endedAt: new Date(), hangupCause: result.cause })
+      log.info({ employee_id: employee.id, cause: result.cause }, 'target did not answer')
+      // Busy elsewhere → back to ready; rang out unanswered → not_ready, so the next call does not ring an empty desk.
+      await releaseClaim(ctx, employee.id, result.cause === 'USER_BUSY' ? 'ready' : 'not_ready', `no answer (${result.cause})`)
+      continue
+    }
+    // The bridge app returns when the conversation is over.
+    const answeredAt: Date = bridgedAt ?? legStarted
+    state.agentId = employee.id
+    if (!state.connectedAt) { state.connectedAt = answeredAt; state.connectedFsUs = bridgedFsUs }
+    await deps.cdr.leg({ uuid: legUuid, callUuid: state.uuid, party: target.role, endpoint, employeeId: employee.id, startedAt: legStarted, answeredAt, endedAt: new Date(), hangupCause: result.hangupCause ?? 'NORMAL_CLEARING' })
+    await afterCallWork(ctx, employee.id, opts.wrapUpSec)
+    return { answeredBy: employee.id, tried }
+  }
+  return { answeredBy: null, tried }
+}
+
+async function claimSafely(ctx: CallContext, employeeId: string): Promise<boolean> {
+  try {
+    return await ctx.deps.presence.claim(employeeId, ctx.state.uuid)
+  } catch (err) {
+    ctx.log.warn({ err, employee_id: employeeId }, 'cannot claim agent (Postgres?); skipping them')
+    return false
+  }
+}
+
+async function releaseClaim(ctx: CallContext, employeeId: string, state: 'ready' | 'not_ready', reason: string): Promise<void> {
+  await ctx.deps.presence.set(employeeId, state, state === 'ready' ? null : reason).catch((err) => ctx.log.warn({ err }, 'could not release agent'))
+}
+
+/** wrap_up for the configured seconds, then ready again (unless someone changed it meanwhile). */
+async function afterCallWork(ctx: CallContext, employeeId: string, wrapUpSec: number): Promise<void> {
+  const presence = ctx.deps.presence
+  try {
+    if (wrapUpSec <= 0) { await presence.set(employeeId, 'ready'); return }
+    await presence.set(employeeId, 'wrap_up', `after call ${ctx.state.uuid}`)
+    const t = setTimeout(() => {
+      if (presence.get(employeeId) === 'wrap_up') presence.set(employeeId, 'ready').catch((err) => ctx.log.warn({ err }, 'could not end wrap-up'))
+    }, wrapUpSec * 1000)
+    t.unref()
+  } catch (err) {
+    ctx.log.warn({ err, employee_id: employeeId }, 'could not set wrap-up state')
+  }
+}
