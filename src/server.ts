@@ -11,9 +11,18 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.ts'
 import { migrate } from './db/migrate.ts'
 import { createPool, type Pool } from './db/pool.ts'
 import { createObjectStore, type ObjectStore } from './recordings/store/index.ts'
+import { Spool } from './recordings/spool.ts'
+import { RecordingPipeline } from './recordings/pipeline.ts'
+import { configureFfmpeg, resolveFfmpeg, checkEncoders } from './recordings/ffmpeg-paths.ts'
 import { buildHttpApp } from './http/app.ts'
 import type { ReadinessCheck } from './http/plugins/health.ts'
 import { ensureBootstrapAdmin } from './http/auth/tokens.ts'
+import { OutboundServer } from './esl/outbound-server.ts'
+import { CallService } from './calls/call-service.ts'
+import { CdrWriter } from './calls/cdr.ts'
+import { PresenceStore } from './acd/presence.ts'
+import { buildDirectory } from './crm/directory.ts'
+import { systemClock } from './routing/types.ts'
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const EXAMPLE_CONFIG = path.join(PROJECT_ROOT, 'config', 'switchboard.example.yaml')
@@ -24,8 +33,12 @@ export interface Switchboard {
   config: ConfigHolder<SwitchboardFile>
   pool: Pool
   store: ObjectStore
+  pipeline: RecordingPipeline
+  presence: PresenceStore
+  calls: CallService
   http: FastifyInstance
   httpUrl: string
+  eslPort: number
   registry: Registry
   stop(): Promise<void>
 }
@@ -41,6 +54,10 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
   const configPath = env.SWITCHBOARD_CONFIG ?? EXAMPLE_CONFIG
   const config = new ConfigHolder(await loadSwitchboardFile(configPath), () => loadSwitchboardFile(configPath), log)
   log.info({ configPath }, 'switchboard config loaded')
+
+  const ffmpeg = configureFfmpeg(resolveFfmpeg(envVars))
+  const encoders = await checkEncoders(ffmpeg)
+  log.info({ ffmpeg: ffmpeg.ffmpegPath, source: ffmpeg.source, version: encoders.version }, 'ffmpeg ready')
 
   const stops: Array<() => Promise<void>> = []
   const stopAll = async () => {
@@ -64,6 +81,7 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     await migrate(databaseUrl, log)
     const pool = createPool(databaseUrl, log)
     stops.push(() => pool.end())
+    if (env.SWITCHBOARD_ADMIN_TOKEN) await ensureBootstrapAdmin(pool, env.SWITCHBOARD_ADMIN_TOKEN)
 
     const store = createObjectStore(env, log)
     await store.init()
@@ -72,18 +90,54 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
 
+    // Recordings: spool → transcode → object store, durable jobs in Postgres.
+    const spool = new Spool(path.resolve(env.SPOOL_DIR))
+    const pipelineCfg = config.current().recording.pipeline
+    const pipeline = new RecordingPipeline(
+      { pool, store, spool, log: log.child({ part: 'recordings' }), recording: () => config.current().recording, retention: () => config.current().retention },
+      {
+        concurrency: pipelineCfg.concurrency, quietSec: pipelineCfg.quietSec, scanIntervalSec: pipelineCfg.scanIntervalSec,
+        maxRetryDelaySec: pipelineCfg.maxRetryDelaySec, warnFreePercent: pipelineCfg.spoolWarnFreePercent, criticalFreePercent: pipelineCfg.spoolCriticalFreePercent,
+      },
+      registry,
+    )
+    await pipeline.start()
+    stops.push(() => pipeline.stop())
+
+    // Call control: FreeSWITCH's socket app connects here, one CallSession per call.
+    const presence = new PresenceStore(pool, log)
+    await presence.load()
+    const cdr = new CdrWriter(pool, log.child({ part: 'cdr' }))
+    stops.push(async () => { await cdr.drain(5_000); cdr.stop() })
+    const directory = buildDirectory({ clients: [], groups: config.current().groups }, { defaultRegion: config.current().defaultRegion })
+    const esl = new OutboundServer({ port: env.ESL_PORT, host: env.ESL_HOST, logger: log.child({ part: 'esl' }) })
+    const calls = new CallService(esl, {
+      log: log.child({ part: 'calls' }), pool, cdr, spool, recordings: pipeline, directory: () => directory, presence,
+      config: () => config.current(), clock: systemClock, node: env.NODE_NAME,
+    }, registry)
+    const eslAddr = await esl.listen()
+    stops.push(() => calls.stop())
+
     const readiness: ReadinessCheck[] = [
       { name: 'postgres', check: async () => { await pool.query('SELECT 1'); return { ok: true } } },
       { name: 'object_store', check: async () => { await store.ping(); return { ok: true, detail: store.kind } } },
+      {
+        name: 'spool_disk',
+        check: async () => {
+          await pipeline.checkDisk()
+          const d = pipeline.diskStatus()
+          const detail = `${d.freePercent.toFixed(1)}% free (${d.level})${d.level === 'critical' ? ': optional recordings suspended' : ''}`
+          return { ok: d.level !== 'critical', detail }
+        },
+      },
     ]
 
-    if (env.SWITCHBOARD_ADMIN_TOKEN) await ensureBootstrapAdmin(pool, env.SWITCHBOARD_ADMIN_TOKEN)
     const http = await buildHttpApp({ log, pool, registry, readiness })
     const httpUrl = await http.listen({ port: env.PORT, host: env.HOST })
     stops.push(() => http.close())
-    log.info({ url: httpUrl }, 'HTTP listening')
+    log.info({ url: httpUrl, esl_port: eslAddr.port }, 'HTTP listening')
 
-    return { env, log, config, pool, store, http, httpUrl, registry, stop: stopAll }
+    return { env, log, config, pool, store, pipeline, presence, calls, http, httpUrl, eslPort: eslAddr.port, registry, stop: stopAll }
   } catch (err) {
     await stopAll()
     throw err

@@ -204,6 +204,15 @@ export const RecordingSchema = Type.Object({
   bitrateKbps: PositiveInt(24, { maximum: 320 }),
   stereo: Type.Boolean({ default: true }),
   recordInternal: Type.Boolean({ default: true }),
+  /** The spool → object store pipeline (issue 8). */
+  pipeline: Type.Object({
+    concurrency: PositiveInt(2, { maximum: 64, description: 'recordings transcoded at once on this node' }),
+    quietSec: PositiveInt(120, { maximum: 86400, description: 'a spooled WAV unchanged this long is treated as finished (crash recovery)' }),
+    scanIntervalSec: PositiveInt(30, { maximum: 3600 }),
+    maxRetryDelaySec: PositiveInt(60, { maximum: 3600, description: 'cap of the exponential retry delay while the store or Postgres is down' }),
+    spoolWarnFreePercent: Type.Number({ minimum: 0, maximum: 100, default: 15 }),
+    spoolCriticalFreePercent: Type.Number({ minimum: 0, maximum: 100, default: 5, description: 'below this, optional recordings are not started and /ready reports it' }),
+  }, { ...strict, default: {} }),
 }, { ...strict, default: {} })
 
 export const RetentionPolicySchema = Type.Object({
