@@ -1,0 +1,235 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Type, type Static } from '@sinclair/typebox'
+import type { Pool } from '../../db/pool.ts'
+import type { Logger } from '../../log.ts'
+import type { ObjectStore } from '../../recordings/store/object-store.ts'
+import { SwitchboardError, ValidationError } from '../../errors.ts'
+import { audit, auditOfRecording } from '../../recordings/access/audit.ts'
+import { searchRecordings, MAX_LIMIT, type SearchFilters } from '../../recordings/access/search.ts'
+import { audioKeyOf, getRecording, verifyRecordingIntegrity } from '../../recordings/access/recordings.ts'
+import { audioContentType, etagMatches, parseRange } from '../../recordings/access/range.ts'
+import { getHold, liftHold, listHolds, placeHold } from '../../recordings/access/legal-hold.ts'
+import { sweep } from '../../recordings/access/retention-sweeper.ts'
+import { buildExport } from '../../recordings/access/export-bundle.ts'
+import { actorOf, ID_PATTERN, LEGAL_ADMIN, LEGAL_ONLY, limitUrlLength, QA_UP, UUID_PATTERN, UUID_RE } from '../../recordings/access/http-common.ts'
+
+export interface RecordingsRoutesDeps {
+  pool: Pool
+  store: ObjectStore
+  log: Logger
+  /** lifetime of presigned download URLs (default 300 s) */
+  presignExpirySec?: number
+  /** one `play` audit entry per user and recording per this window (default 600 s): seeks are many requests */
+  playAuditWindowSec?: number
+}
+
+const IdParams = Type.Object({ id: Type.String({ pattern: UUID_PATTERN }) }, { additionalProperties: false })
+type IdParams = Static<typeof IdParams>
+const Str = (max = 200) => Type.String({ minLength: 1, maxLength: max })
+const Int = (min = 0, max = 2_147_483_647) => Type.Integer({ minimum: min, maximum: max })
+
+const SearchQuery = Type.Object({
+  clientId: Type.Optional(Str(128)),
+  clientName: Type.Optional(Str(200)),
+  inn: Type.Optional(Type.String({ pattern: '^[0-9]{10,12}$' })),
+  clientPhone: Type.Optional(Str(32)),
+  phone: Type.Optional(Str(32)),
+  agent: Type.Optional(Str(128)),
+  queue: Type.Optional(Str(128)),
+  did: Type.Optional(Str(32)),
+  source: Type.Optional(Str(128)),
+  direction: Type.Optional(Type.Union([Type.Literal('inbound'), Type.Literal('outbound'), Type.Literal('internal'), Type.Literal('fmc')])),
+  callUuid: Type.Optional(Type.String({ pattern: UUID_PATTERN })),
+  from: Type.Optional(Type.String({ format: 'date-time' })),
+  to: Type.Optional(Type.String({ format: 'date-time' })),
+  minDurationMs: Type.Optional(Int()),
+  maxDurationMs: Type.Optional(Int()),
+  csatMin: Type.Optional(Int(1, 10)),
+  csatMax: Type.Optional(Int(1, 10)),
+  outcome: Type.Optional(Str(64)),
+  minTalkMs: Type.Optional(Int()),
+  maxTalkMs: Type.Optional(Int()),
+  minSilenceMs: Type.Optional(Int()),
+  maxSilenceMs: Type.Optional(Int()),
+  minOvertalkMs: Type.Optional(Int()),
+  legalHold: Type.Optional(Type.Boolean()),
+  state: Type.Optional(Type.Union(['spooled', 'transcoding', 'stored', 'failed', 'quarantined', 'deleted'].map((s) => Type.Literal(s)))),
+  limit: Type.Optional(Int(1, MAX_LIMIT)),
+  cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,200}$' })),
+}, { additionalProperties: false })
+
+const HoldBody = Type.Object({
+  scope: Type.Union([Type.Literal('recording'), Type.Literal('call'), Type.Literal('client')]),
+  id: Type.String({ pattern: ID_PATTERN }),
+  reason: Str(2000),
+  caseRef: Str(200),
+}, { additionalProperties: false })
+const LiftBody = Type.Object({ reason: Str(2000) }, { additionalProperties: false })
+const ExportBody = Type.Union([
+  Type.Object({ callUuid: Type.String({ pattern: UUID_PATTERN }) }, { additionalProperties: false }),
+  Type.Object({ caseRef: Str(200) }, { additionalProperties: false }),
+])
+
+export class PresignUnsupportedError extends SwitchboardError {
+  constructor() { super('presign_unsupported', 'this object store cannot issue presigned URLs (filesystem store): stream /audio instead', 409) }
+}
+export class AudioMissingError extends SwitchboardError {
+  constructor(id: string) { super('audio_missing', `the audio object of recording ${id} is missing from the store`, 404) }
+}
+
+/** QA & legal recording API: search, playback with Range, download URL, tamper check, audit, legal holds, retention preview, exports. */
+export function recordingsRoutes(deps: RecordingsRoutesDeps) {
+  const presignSec = deps.presignExpirySec ?? 300
+  const playWindowMs = (deps.playAuditWindowSec ?? 600) * 1000
+  const recentPlays = new Map<string, number>()
+
+  async function auditPlay(req: FastifyRequest, recordingId: string, details: Record<string, unknown>): Promise<void> {
+    const key = `${actorOf(req)}\u0000${recordingId}`
+    const now = Date.now()
+    const last = recentPlays.get(key)
+    if (last !== undefined && now - last < playWindowMs) return
+    if (recentPlays.size > 50_000) recentPlays.clear()
+    await audit(deps.pool, { actor: actorOf(req), action: 'play', recordingId, ip: req.ip, details })
+    recentPlays.set(key, now)
+  }
+
+  return async function recordingsPlugin(app: FastifyInstance): Promise<void> {
+    limitUrlLength(app)
+
+    app.get<{ Querystring: SearchFilters }>('/api/recordings', {
+      config: { roles: QA_UP },
+      schema: { tags: ['recordings'], summary: 'Search recordings (time-desc, keyset pagination with an opaque cursor)', querystring: SearchQuery },
+    }, async (req) => {
+      const f = req.query
+      if (f.from && f.to && new Date(f.from) >= new Date(f.to)) throw new ValidationError('from must be before to')
+      const result = await searchRecordings(deps.pool, f)
+      const { cursor, ...filters } = f
+      await audit(deps.pool, { actor: actorOf(req), action: 'search', ip: req.ip, details: { filters, page: cursor ? 'next' : 'first', count: result.items.length } })
+      return result
+    })
+
+    app.get<{ Params: IdParams }>('/api/recordings/:id', {
+      config: { roles: QA_UP }, schema: { tags: ['recordings'], summary: 'One recording', params: IdParams },
+    }, async (req) => {
+      const rec = await getRecording(deps.pool, req.params.id)
+      await audit(deps.pool, { actor: actorOf(req), action: 'view', recordingId: rec.id, ip: req.ip })
+      const { objectKey: _k, ...rest } = rec
+      return rest
+    })
+
+    app.get<{ Params: IdParams }>('/api/recordings/:id/audio', {
+      config: { roles: QA_UP },
+      schema: {
+        tags: ['recordings'], params: IdParams,
+        summary: 'Stream the audio (HTTP Range)',
+        description: 'Single ranges `bytes=a-b`, `bytes=a-` and `bytes=-n` → 206 with Content-Range; a range past the end → 416 with `Content-Range: bytes */size`; multi-range requests are answered with the full representation (200). ETag is the recording\'s SHA-256; If-Range and If-None-Match are honoured. One `play` audit entry per user and recording per window, not per seek request.',
+      },
+    }, async (req, reply) => {
+      const rec = await getRecording(deps.pool, req.params.id)
+      const key = audioKeyOf(rec)
+      const info = await deps.store.stat(key)
+      if (!info) throw new AudioMissingError(rec.id)
+      const size = info.size
+      const etag = rec.sha256 && rec.bytes === size ? `"${rec.sha256}"` : info.etag
+      reply.header('Accept-Ranges', 'bytes').header('ETag', etag).header('Cache-Control', 'private, no-cache')
+        .header('Last-Modified', info.lastModified.toUTCString())
+      const inm = req.headers['if-none-match']
+      if (typeof inm === 'string' && etagMatches(inm, etag, true)) return reply.code(304).send()
+      let range = parseRange(typeof req.headers.range === 'string' ? req.headers.range : undefined, size)
+      const ifRange = req.headers['if-range']
+      if (range.kind !== 'full' && typeof ifRange === 'string' && !ifRangeHolds(ifRange, etag, info.lastModified)) range = { kind: 'full' }
+      if (range.kind === 'unsatisfiable') {
+        reply.header('Content-Range', `bytes */${size}`)
+        throw new SwitchboardError('range_not_satisfiable', `range ${String(req.headers.range)} is outside 0-${size - 1}`, 416)
+      }
+      await auditPlay(req, rec.id, { range: req.headers.range ?? null })
+      reply.type(audioContentType(key, rec.codec))
+      if (range.kind === 'partial') {
+        const stream = await deps.store.get(key, { start: range.start, end: range.end })
+        return sendStream(reply.code(206).header('Content-Range', `bytes ${range.start}-${range.end}/${size}`).header('Content-Length', range.end - range.start + 1), stream)
+      }
+      const stream = await deps.store.get(key)
+      return sendStream(reply.code(200).header('Content-Length', size), stream)
+    })
+
+    app.get<{ Params: IdParams }>('/api/recordings/:id/download-url', {
+      config: { roles: QA_UP }, schema: { tags: ['recordings'], summary: 'A short-lived presigned download URL (S3 stores only; 409 on the filesystem store)', params: IdParams },
+    }, async (req) => {
+      const rec = await getRecording(deps.pool, req.params.id)
+      const key = audioKeyOf(rec)
+      const url = await deps.store.presignedGetUrl(key, presignSec)
+      if (!url) throw new PresignUnsupportedError()
+      await audit(deps.pool, { actor: actorOf(req), action: 'download_url', recordingId: rec.id, ip: req.ip, details: { expiresInSec: presignSec } })
+      return { url, expiresAt: new Date(Date.now() + presignSec * 1000).toISOString() }
+    })
+
+    app.post<{ Params: IdParams }>('/api/recordings/:id/verify', {
+      config: { roles: QA_UP }, schema: { tags: ['recordings'], summary: 'Re-hash the stored object and compare with the SHA-256 recorded at storage (tamper check)', params: IdParams },
+    }, async (req) => verifyRecordingIntegrity(deps, req.params.id, { actor: actorOf(req), ip: req.ip }))
+
+    app.get<{ Params: IdParams; Querystring: { limit?: number; beforeId?: number } }>('/api/recordings/:id/audit', {
+      config: { roles: LEGAL_ADMIN },
+      schema: { tags: ['audit'], summary: 'Audit entries of one recording, newest first', params: IdParams,
+        querystring: Type.Object({ limit: Type.Optional(Int(1, 1000)), beforeId: Type.Optional(Int(1, Number.MAX_SAFE_INTEGER)) }, { additionalProperties: false }) },
+    }, async (req) => {
+      const rec = await getRecording(deps.pool, req.params.id)
+      const entries = await auditOfRecording(deps.pool, rec.id, { limit: req.query.limit ?? 200, beforeId: req.query.beforeId })
+      return { recordingId: rec.id, entries }
+    })
+
+    // legal holds
+    app.get<{ Querystring: { active?: boolean; caseRef?: string } }>('/api/legal-holds', {
+      config: { roles: LEGAL_ADMIN },
+      schema: { tags: ['legal'], summary: 'Legal holds', querystring: Type.Object({ active: Type.Optional(Type.Boolean()), caseRef: Type.Optional(Str(200)) }, { additionalProperties: false }) },
+    }, async (req) => ({ holds: await listHolds(deps.pool, req.query) }))
+
+    app.get<{ Params: { holdId: number } }>('/api/legal-holds/:holdId', {
+      config: { roles: LEGAL_ADMIN },
+      schema: { tags: ['legal'], summary: 'One legal hold', params: Type.Object({ holdId: Int(1, Number.MAX_SAFE_INTEGER) }, { additionalProperties: false }) },
+    }, async (req) => getHold(deps.pool, req.params.holdId))
+
+    app.post<{ Body: Static<typeof HoldBody> }>('/api/legal-holds', {
+      config: { roles: LEGAL_ONLY },
+      schema: { tags: ['legal'], summary: 'Place a legal hold on a recording, a call or all of a client\'s recordings', body: HoldBody },
+    }, async (req, reply) => {
+      const b = req.body
+      if (b.scope !== 'client' && !UUID_RE.test(b.id)) throw new ValidationError(`id of a ${b.scope} must be a UUID`)
+      const hold = await placeHold(deps, { scope: b.scope, id: b.id, reason: b.reason, caseRef: b.caseRef, actor: actorOf(req), ip: req.ip })
+      return reply.code(201).send(hold)
+    })
+
+    app.delete<{ Params: { holdId: number }; Body: Static<typeof LiftBody> }>('/api/legal-holds/:holdId', {
+      config: { roles: LEGAL_ONLY },
+      schema: { tags: ['legal'], summary: 'Lift a legal hold (reason required)', params: Type.Object({ holdId: Int(1, Number.MAX_SAFE_INTEGER) }, { additionalProperties: false }), body: LiftBody },
+    }, async (req) => liftHold(deps, { holdId: req.params.holdId, reason: req.body.reason, actor: actorOf(req), ip: req.ip }))
+
+    // retention
+    app.get<{ Querystring: { limit?: number; at?: string } }>('/api/retention/preview', {
+      config: { roles: LEGAL_ADMIN },
+      schema: { tags: ['legal'], summary: 'Dry run of the retention sweep: what it would delete now (or at `at`)',
+        querystring: Type.Object({ limit: Type.Optional(Int(1, 10_000)), at: Type.Optional(Type.String({ format: 'date-time' })) }, { additionalProperties: false }) },
+    }, async (req) => sweep(deps, { dryRun: true, limit: req.query.limit ?? 1000, now: req.query.at ? new Date(req.query.at) : new Date() }))
+
+    // exports
+    app.post<{ Body: { callUuid: string } | { caseRef: string } }>('/api/exports', {
+      config: { roles: LEGAL_ADMIN },
+      schema: { tags: ['legal'], summary: 'Export a call or a legal case as a zip (audio, metadata.json, audit.json, manifest.sha256), streamed', body: ExportBody },
+    }, async (req, reply) => {
+      const bundle = await buildExport(deps, req.body, { actor: actorOf(req), ip: req.ip })
+      reply.type('application/zip').header('Content-Disposition', `attachment; filename="${bundle.filename}"`)
+        .header('X-Recording-Count', String(bundle.recordingIds.length)).header('Cache-Control', 'no-store')
+      return reply.send(bundle.stream)
+    })
+  }
+}
+
+function ifRangeHolds(ifRange: string, etag: string, lastModified: Date): boolean {
+  const v = ifRange.trim()
+  if (v.startsWith('"') || v.startsWith('W/')) return etagMatches(v, etag, false)
+  const d = Date.parse(v)
+  return !Number.isNaN(d) && Math.floor(lastModified.getTime() / 1000) <= Math.floor(d / 1000)
+}
+
+function sendStream(reply: FastifyReply, stream: NodeJS.ReadableStream): FastifyReply {
+  return reply.send(stream)
+}
