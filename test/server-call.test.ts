@@ -17,7 +17,8 @@ t.test('a call through the assembled server: CDR written, recording stored, metr
   let stopped = false
   t.teardown(async () => { if (!stopped) await sb.stop() })
 
-  const sim = new FsSimulator({ port: sb.eslPort, host: '127.0.0.1', timeScale: 0.05 })
+  // 1/5 speed: the caller's 4 s of patience must stay longer than call set-up on a loaded CI machine.
+  const sim = new FsSimulator({ port: sb.eslPort, host: '127.0.0.1', timeScale: 0.2 })
   // An unknown caller on the main DID: sales queue; nobody is ready, so the caller waits and hangs up.
   const call = sim.call({ callerIdNumber: '79161234567', destination: '+74951230000', hangupAtMs: 4000 })
   const result = await call.done
@@ -32,9 +33,13 @@ t.test('a call through the assembled server: CDR written, recording stored, metr
   const cb = await sb.pool.query('SELECT reason FROM callbacks WHERE call_uuid = $1', [call.uuid])
   t.same(cb.rows, [{ reason: 'abandoned' }], 'an abandoned call becomes a callback task')
 
-  const metrics = await (await fetch(`${sb.httpUrl}/metrics`)).text()
+  // The job counts its outcome right after it wrote the row: poll the scrape endpoint like Prometheus would.
+  const metrics = await waitFor('metrics', async () => {
+    const text = await (await fetch(`${sb.httpUrl}/metrics`)).text()
+    return /switchboard_recordings_processed_total\{outcome="stored"\} 1/.test(text) && text
+  })
   t.match(metrics, /switchboard_calls_total 1/, 'call counted in metrics')
-  t.match(metrics, /switchboard_recordings_processed_total\{outcome="stored"\} 1/, 'recording counted in metrics')
+  t.match(metrics, /switchboard_recordings_backlog 0/, 'backlog gauge exported')
 
   // The auth layer is live: a token is needed for anything but the public routes.
   const token = await createApiToken(sb.pool, { id: 'qa-1', name: 'QA', role: 'qa' })
