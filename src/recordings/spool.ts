@@ -108,11 +108,18 @@ export class Spool {
     return target
   }
 
-  /** Only after the stored object is verified. */
+  /**
+   * Only after the stored object is verified. Work files go first (including `.part-*`
+   * files of a transcode killed with its process) and the WAV last: the WAV is what the
+   * scanner looks for, so a crash half-way through leaves something that is found and
+   * cleaned up again rather than files nobody will ever look at.
+   */
   async remove(id: string): Promise<void> {
-    await rm(this.wavPath(id), { force: true })
+    const prefix = `${this.checked(id)}.`
+    const work = await readdir(this.workDir).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return [] as string[]; throw err })
+    for (const name of work) if (name.startsWith(prefix)) await rm(path.join(this.workDir, name), { force: true })
     await rm(this.sidecarPath(id), { force: true })
-    for (const ext of ['opus', 'mp3', 'wav']) await rm(this.workPath(id, ext), { force: true })
+    await rm(this.wavPath(id), { force: true })
   }
 
   async disk(): Promise<{ freeBytes: number; totalBytes: number; freePercent: number }> {
