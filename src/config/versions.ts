@@ -311,12 +311,21 @@ export function signature(d: RouteDecision): string {
 /** Paths (two levels deep) whose JSON differs: 'queues', 'routing.segmentQueues', 'dids'. */
 export function diffPaths(a: unknown, b: unknown, prefix = '', depth = 2): string[] {
   const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
-  if (depth === 0 || !isObj(a) || !isObj(b)) return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '(root)']
+  if (depth === 0 || !isObj(a) || !isObj(b)) return canonical(a) === canonical(b) ? [] : [prefix || '(root)']
   const out: string[] = []
   for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
     const p = prefix ? `${prefix}.${k}` : k
-    if (JSON.stringify(a[k]) === JSON.stringify(b[k])) continue
+    if (canonical(a[k]) === canonical(b[k])) continue
     out.push(...diffPaths(a[k], b[k], p, depth - 1))
   }
   return out
+}
+
+/** JSON with object keys sorted (jsonb does not keep key order). */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => {
+    if (x === null || typeof x !== 'object' || Array.isArray(x)) return x
+    const o = x as Record<string, unknown>
+    return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]))
+  }) ?? 'undefined'
 }
