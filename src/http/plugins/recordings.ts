@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Transform, type Readable } from 'node:stream'
 import { Type, type Static } from '@sinclair/typebox'
 import type { Pool } from '../../db/pool.ts'
 import type { Logger } from '../../log.ts'
@@ -145,10 +146,10 @@ export function recordingsRoutes(deps: RecordingsRoutesDeps) {
       await auditPlay(req, rec.id, { range: req.headers.range ?? null })
       reply.type(audioContentType(key, rec.codec))
       if (range.kind === 'partial') {
-        const stream = await deps.store.get(key, { start: range.start, end: range.end })
+        const stream = exactly(await deps.store.get(key, { start: range.start, end: range.end }), range.end - range.start + 1)
         return sendStream(reply.code(206).header('Content-Range', `bytes ${range.start}-${range.end}/${size}`).header('Content-Length', range.end - range.start + 1), stream)
       }
-      const stream = await deps.store.get(key)
+      const stream = exactly(await deps.store.get(key), size)
       return sendStream(reply.code(200).header('Content-Length', size), stream)
     })
 
@@ -230,6 +231,26 @@ function ifRangeHolds(ifRange: string, etag: string, lastModified: Date): boolea
   return !Number.isNaN(d) && Math.floor(lastModified.getTime() / 1000) <= Math.floor(d / 1000)
 }
 
-function sendStream(reply: FastifyReply, stream: NodeJS.ReadableStream): FastifyReply {
+function sendStream(reply: FastifyReply, stream: Readable): FastifyReply {
   return reply.send(stream)
+}
+
+/**
+ * At most `n` bytes of `source`: a store that ignores or widens a range (s3rver answers
+ * `bytes=0-0` with the whole object) must not make the body disagree with Content-Length.
+ */
+function exactly(source: Readable, n: number): Readable {
+  let left = n
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (left <= 0) return cb()
+      const part = chunk.length > left ? chunk.subarray(0, left) : chunk
+      left -= part.length
+      cb(null, part)
+      if (left === 0) { this.push(null); source.unpipe(this); source.destroy() }
+    },
+  })
+  source.on('error', (err) => out.destroy(err))
+  out.on('close', () => { if (!source.destroyed) source.destroy() })
+  return source.pipe(out)
 }
