@@ -41,7 +41,10 @@ t.test('minimal config gets every default', async t => {
   t.same(cfg.routing.kindRoutes, { unknown: 'sales', supplier: 'production', other: 'finance' })
   t.equal(cfg.routing.afterHours.createCallback, true)
   t.equal(cfg.routing.repeatCaller.enabled, true)
-  t.same(cfg.recording, { format: 'opus', bitrateKbps: 24, stereo: true, recordInternal: true })
+  t.same(cfg.recording, {
+    format: 'opus', bitrateKbps: 24, stereo: true, recordInternal: true,
+    pipeline: { concurrency: 2, quietSec: 120, scanIntervalSec: 30, maxRetryDelaySec: 60, spoolWarnFreePercent: 15, spoolCriticalFreePercent: 5 },
+  })
   t.equal(cfg.stats.serviceLevelSec, 20)
   t.equal(cfg.stats.minCountedTalkSec, 15)
   t.equal(cfg.queues[0].strategy, 'longest-idle')
