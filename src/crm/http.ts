@@ -49,7 +49,7 @@ export const importReportSchema = {
     delimiter: { type: 'string' },
     state: { type: 'string', enum: ['succeeded', 'failed'] },
     rows: { type: 'object', properties: { read: { type: 'integer' }, imported: { type: 'integer' }, rejected: { type: 'integer' } } },
-    records: { type: 'integer', description: 'distinct clients / employees written' },
+    records: { type: 'integer', description: 'clients / employees upserted (a client whose rows fall in two batches counts twice)' },
     phones: { type: 'object', properties: { imported: { type: 'integer' }, rejected: { type: 'integer' }, reassigned: { type: 'integer' }, removed: { type: 'integer' } } },
     problems: { type: 'array', items: importProblem },
     problemCount: { type: 'integer' },

@@ -433,7 +433,7 @@ export interface ImportReport {
   delimiter?: string
   state: 'succeeded' | 'failed'
   rows: { read: number; imported: number; rejected: number }
-  /** Distinct clients / employees written. */
+  /** Clients / employees upserted (a client whose rows fall in two batches counts twice). */
   records: number
   phones: { imported: number; rejected: number; reassigned: number; removed: number }
   /** First problems (up to `maxProblems`), in file order; `problemCount` is the total. */
