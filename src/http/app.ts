@@ -10,6 +10,13 @@ import { NotFoundError } from '../errors.ts'
 import type { Pool } from '../db/pool.ts'
 import { authPlugin } from './auth/plugin.ts'
 
+/** Every route with the roles it declares (null = none declared → refused for everyone). */
+export interface RouteInfo { method: string; url: string; roles: readonly string[] | 'public' | null }
+
+declare module 'fastify' {
+  interface FastifyInstance { routeList: RouteInfo[] }
+}
+
 export interface HttpDeps {
   log: Logger
   pool: Pool
@@ -36,9 +43,13 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   })
 
   // The documentation is public; every other route must declare its roles (see auth/plugin.ts).
+  const routes: RouteInfo[] = []
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), roles: 'public' }
+    const roles = (route.config as { roles?: RouteInfo['roles'] } | undefined)?.roles
+    for (const method of ([] as string[]).concat(route.method)) if (method !== 'HEAD') routes.push({ method, url: route.url, roles: roles ?? null })
   })
+  app.decorate('routeList', routes)
   await app.register(authPlugin, { pool: deps.pool })
 
   await app.register(swagger, {
