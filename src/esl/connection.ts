@@ -21,6 +21,9 @@ interface Pending {
   resolve: (r: EslReply) => void
   reject: (e: Error) => void
   timer: NodeJS.Timeout
+  giveUpTimer?: NodeJS.Timeout
+  /** The caller gave up waiting; the slot stays so the late reply is consumed in order. */
+  abandoned?: boolean
 }
 
 export interface EslConnectionEvents {
@@ -62,8 +65,18 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
     return this.closed
   }
 
-  /** Send a command (and optional headers/body) and wait for its reply. */
-  command(command: string, headers: Record<string, string> = {}, opts: { timeoutMs?: number; body?: string } = {}): Promise<EslReply> {
+  /**
+   * Send a command (and optional headers/body) and wait for its reply. `timeoutMs` is the
+   * wire limit: past it the socket is closed (replies are matched in order, one that never
+   * comes makes the socket unusable). `giveUpAfterMs` (shorter) only stops the caller
+   * waiting: its promise rejects with TimeoutError, the reply is still consumed in order
+   * when it comes, and the wire limit still applies.
+   */
+  command(
+    command: string,
+    headers: Record<string, string> = {},
+    opts: { timeoutMs?: number; giveUpAfterMs?: number; body?: string } = {},
+  ): Promise<EslReply> {
     if (this.closed) return Promise.reject(new EslClosedError(this.closeReason))
     let text = command + '\n'
     for (const [k, v] of Object.entries(headers)) text += `${k}: ${v}\n`
@@ -76,7 +89,14 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
         const err = new TimeoutError(`ESL command ${JSON.stringify(command.split('\n')[0])}`, timeoutMs)
         this.shutdown(`command timed out: ${command.split('\n')[0]}`, err)
       }, timeoutMs)
-      this.pending.push({ command, resolve, reject, timer })
+      const p: Pending = { command, resolve, reject, timer }
+      if (opts.giveUpAfterMs !== undefined && opts.giveUpAfterMs < timeoutMs) {
+        p.giveUpTimer = setTimeout(() => {
+          p.abandoned = true
+          reject(new TimeoutError(`ESL command ${JSON.stringify(command.split('\n')[0])}`, opts.giveUpAfterMs!))
+        }, opts.giveUpAfterMs)
+      }
+      this.pending.push(p)
       this.socket.write(text)
     })
   }
@@ -110,9 +130,14 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
           return
         }
         clearTimeout(p.timer)
+        clearTimeout(p.giveUpTimer)
+        if (p.abandoned) {
+          this.log.debug({ command: p.command.split('\n')[0] }, 'late ESL reply to an abandoned command consumed')
+          return
+        }
         const isApi = m.headers['Content-Type'] === 'api/response'
         const text = isApi ? m.body : (m.headers['Reply-Text'] ?? '')
-        p.resolve({ headers: m.headers, body: m.body, text, ok: !text.startsWith('-ERR') })
+        p.resolve({ headers: m.headers, body: m.body, text, ok: !isApiFailure(text) })
         return
       }
       case 'event':
@@ -138,6 +163,8 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
     else this.log.debug({ reason }, 'ESL connection closed')
     for (const p of this.pending.splice(0)) {
       clearTimeout(p.timer)
+      clearTimeout(p.giveUpTimer)
+      if (p.abandoned) continue
       p.reject(error instanceof TimeoutError ? error : new EslClosedError(reason))
     }
     this.socket.destroy()
@@ -148,4 +175,9 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
 export function assertOk(command: string, reply: EslReply): EslReply {
   if (!reply.ok) throw new EslCommandError(command, reply.text)
   return reply
+}
+
+/** FreeSWITCH's failure answers: `-ERR <why>`, and `-USAGE: <syntax>` for bad arguments of an api command. */
+export function isApiFailure(text: string): boolean {
+  return text.startsWith('-ERR') || text.startsWith('-USAGE')
 }

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { connect } from 'node:net'
 import { TimeoutError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { EslConnection } from './connection.ts'
+import { EslConnection, isApiFailure } from './connection.ts'
 import { DEFAULT_ESL_LIMITS, DEFAULT_FS_ESL_PORT, type EslLimits } from './defaults.ts'
 import { EslCommandError } from './errors.ts'
 import type { EslEvent } from './event.ts'
@@ -68,11 +68,11 @@ export class InboundClient extends EventEmitter<InboundClientEvents> {
     })
   }
 
-  /** `api <cmd>`: the response body; a body starting with -ERR rejects with EslCommandError. */
+  /** `api <cmd>`: the response body; a body starting with -ERR or -USAGE rejects with EslCommandError. */
   async api(command: string, timeoutMs?: number): Promise<string> {
     const conn = this.usable(command)
     const reply = await conn.command(`api ${command}`, {}, { timeoutMs })
-    if (reply.body.startsWith('-ERR')) throw new EslCommandError(`api ${command}`, reply.body.trim())
+    if (isApiFailure(reply.body)) throw new EslCommandError(`api ${command}`, reply.body.trim())
     return reply.body
   }
 
@@ -96,7 +96,7 @@ export class InboundClient extends EventEmitter<InboundClientEvents> {
       throw err
     }
     const body = await done
-    if (body.startsWith('-ERR')) throw new EslCommandError(`bgapi ${command}`, body.trim())
+    if (isApiFailure(body)) throw new EslCommandError(`bgapi ${command}`, body.trim())
     return body
   }
 
