@@ -78,6 +78,30 @@ interface PendingExec {
 
 export type ChannelState = 'ringing' | 'answered' | 'hungup' | 'ended'
 
+export interface ApiOptions {
+  /** Stop waiting after this long (TimeoutError); the socket stays usable. Default: the ESL command timeout. */
+  timeoutMs?: number
+}
+
+export interface RecordLegOptions extends ApiOptions {
+  /** Caller left, other party right (sets RECORD_STEREO on the channel first). Default true. */
+  stereo?: boolean
+  /** Stop by itself after this many seconds (uuid_record's <limit>). */
+  limitSec?: number
+  /** Sets RECORD_MIN_SEC on the channel first: FreeSWITCH deletes shorter files (its default is 3). */
+  minSec?: number
+  /** Record another channel (a consultation or conference leg) through this socket. Default: this channel. */
+  uuid?: string
+}
+
+/** A recording this channel started and FreeSWITCH has not closed yet. */
+export interface ActiveRecording {
+  path: string
+  uuid: string
+  via: 'record_session' | 'uuid_record'
+  masked: boolean
+}
+
 /**
  * One call as FreeSWITCH's outbound socket shows it, with the wire hidden. Every
  * application runs with `event-lock: true` and an `Event-UUID` we choose, so FreeSWITCH
@@ -93,6 +117,7 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
   readonly ended: Promise<{ reason: string }>
   private readonly pending: PendingExec[] = []
   private hangupWaiters: Array<() => void> = []
+  private readonly activeRecordings = new Map<string, ActiveRecording>()
 
   constructor(
     private readonly conn: EslConnection,
@@ -225,10 +250,124 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
     }
     await this.execute('multiset', Object.entries(vars).map(([k, v]) => `${k}=${v}`).join(' '))
     await this.execute('record_session', path)
+    this.activeRecordings.set(path, { path, uuid: this.uuid, via: 'record_session', masked: false })
   }
 
   async stopRecording(path: string): Promise<void> {
     await this.execute('stop_record_session', path)
+    this.forgetRecordings(path)
+  }
+
+  /**
+   * `api <command>` on this call's own socket. FreeSWITCH runs it at once and answers
+   * `api/response`, even while an application (bridge, playback) holds the event-lock
+   * queue: the way to act on a call in the middle of a bridge. Resolves with the response
+   * body (one trailing newline removed); rejects with EslCommandError on `-ERR`/`-USAGE`,
+   * TimeoutError after `timeoutMs`, EslClosedError once the socket is gone.
+   */
+  async api(command: string, opts: ApiOptions = {}): Promise<string> {
+    checkWireValue('api command', command)
+    if (command.trim() === '') throw new ValidationError('api command must not be empty')
+    const reply = await this.conn.command(`api ${command}`, {}, { giveUpAfterMs: opts.timeoutMs })
+    if (!reply.ok) throw new EslCommandError(`api ${command}`, reply.text.trim())
+    return reply.body.endsWith('\n') ? reply.body.slice(0, -1) : reply.body
+  }
+
+  /** `uuid_setvar`: set a channel variable now, not queued behind the running application. */
+  async setVar(name: string, value: string, opts: ApiOptions & { uuid?: string } = {}): Promise<void> {
+    checkToken('variable name', name)
+    if (/[\r\n]/.test(value)) throw new ValidationError('variable value must not contain line breaks', { name })
+    await this.api(`uuid_setvar ${opts.uuid ?? this.uuid} ${name} ${value}`, opts)
+  }
+
+  /** `uuid_getvar`: a channel variable now; undefined when unset (FreeSWITCH answers `_undef_`). */
+  async getVar(name: string, opts: ApiOptions & { uuid?: string } = {}): Promise<string | undefined> {
+    checkToken('variable name', name)
+    const v = await this.api(`uuid_getvar ${opts.uuid ?? this.uuid} ${name}`, opts)
+    return v === '_undef_' ? undefined : v
+  }
+
+  /**
+   * Start a recording now, in the middle of a bridge if need be (`uuid_record … start`,
+   * not queued behind the bridge). Each bridged conversation gets its own file: stereo,
+   * this channel's caller left, the other party right. FreeSWITCH needs media on the
+   * channel (answered or early media); it closes the file at stop, at the limit, or at
+   * hangup, and deletes it if shorter than RECORD_MIN_SEC.
+   */
+  async recordLeg(path: string, opts: RecordLegOptions = {}): Promise<void> {
+    checkToken('recording path', path)
+    const uuid = opts.uuid ?? this.uuid
+    if (opts.limitSec !== undefined && !(Number.isInteger(opts.limitSec) && opts.limitSec > 0)) {
+      throw new ValidationError('recording limit must be a positive whole number of seconds', { limitSec: opts.limitSec })
+    }
+    if (opts.minSec !== undefined && !(Number.isInteger(opts.minSec) && opts.minSec >= 0)) {
+      throw new ValidationError('RECORD_MIN_SEC must be a whole number of seconds', { minSec: opts.minSec })
+    }
+    await this.setVar('RECORD_STEREO', String(opts.stereo ?? true), { ...opts, uuid })
+    if (opts.minSec !== undefined) await this.setVar('RECORD_MIN_SEC', String(opts.minSec), { ...opts, uuid })
+    await this.api(`uuid_record ${uuid} start ${path}${opts.limitSec !== undefined ? ` ${opts.limitSec}` : ''}`, opts)
+    this.activeRecordings.set(path, { path, uuid, via: 'uuid_record', masked: false })
+  }
+
+  /** `uuid_record … stop <path>` (or `all`): FreeSWITCH closes the file and finalises its header. */
+  async stopLegRecording(path: string, opts: ApiOptions = {}): Promise<void> {
+    checkToken('recording path', path)
+    const uuid = this.activeRecordings.get(path)?.uuid ?? this.uuid
+    await this.api(`uuid_record ${uuid} stop ${path}`, opts)
+    this.forgetRecordings(path)
+  }
+
+  /**
+   * Mask a running recording (`uuid_record … mask <path>`, FreeSWITCH ≥ 1.10): from now on
+   * the file gets silence instead of audio, both directions together, the call itself is
+   * not affected — for card numbers and the like. Works for record_session files too, at
+   * once (the apps record_session_mask/unmask would wait behind a running bridge). A mask
+   * applies to one file: use maskRecordings() to mask everything this channel records.
+   */
+  async maskRecording(path: string, opts: ApiOptions = {}): Promise<void> {
+    await this.setMask(path, true, opts)
+  }
+
+  /** `uuid_record … unmask <path>`: live audio again from now on. */
+  async unmaskRecording(path: string, opts: ApiOptions = {}): Promise<void> {
+    await this.setMask(path, false, opts)
+  }
+
+  /** Mask every recording this channel started and FreeSWITCH still writes; resolves with their paths. */
+  async maskRecordings(opts: ApiOptions = {}): Promise<string[]> {
+    const paths = [...this.activeRecordings.keys()]
+    await Promise.all(paths.map((p) => this.setMask(p, true, opts)))
+    return paths
+  }
+
+  async unmaskRecordings(opts: ApiOptions = {}): Promise<string[]> {
+    const paths = [...this.activeRecordings.keys()]
+    await Promise.all(paths.map((p) => this.setMask(p, false, opts)))
+    return paths
+  }
+
+  /**
+   * The dialplan apps record_session_mask / record_session_unmask (mod_dptools). They are
+   * queued like every application: during a bridge they run only after it, so prefer
+   * maskRecording() there. Resolves when the app has run.
+   */
+  async recordSessionMask(path: string): Promise<void> {
+    checkToken('recording path', path)
+    await this.execute('record_session_mask', path)
+    const r = this.activeRecordings.get(path)
+    if (r) r.masked = true
+  }
+
+  async recordSessionUnmask(path: string): Promise<void> {
+    checkToken('recording path', path)
+    await this.execute('record_session_unmask', path)
+    const r = this.activeRecordings.get(path)
+    if (r) r.masked = false
+  }
+
+  /** Recordings this channel started that are still open (as far as this side knows). */
+  get recordings(): ActiveRecording[] {
+    return [...this.activeRecordings.values()].map((r) => ({ ...r }))
   }
 
   async set(name: string, value: string): Promise<void> {
@@ -262,6 +401,18 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
     await hungUp
   }
 
+  private async setMask(path: string, on: boolean, opts: ApiOptions): Promise<void> {
+    checkToken('recording path', path)
+    const r = this.activeRecordings.get(path)
+    await this.api(`uuid_record ${r?.uuid ?? this.uuid} ${on ? 'mask' : 'unmask'} ${path}`, opts)
+    if (r) r.masked = on
+  }
+
+  private forgetRecordings(path: string): void {
+    if (path === 'all') this.activeRecordings.clear()
+    else this.activeRecordings.delete(path)
+  }
+
   /** Close the socket (FreeSWITCH hangs up a call whose socket application goes away). */
   close(): void {
     this.conn.close('closed by application')
@@ -281,9 +432,13 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
       case 'CHANNEL_BRIDGE':
         this.emit('bridge', { otherUuid: h['Other-Leg-Unique-ID'] ?? h['Bridge-B-Unique-ID'] ?? '' })
         break
-      case 'CHANNEL_UNBRIDGE':
-        this.emit('unbridge', { otherUuid: h['Other-Leg-Unique-ID'] ?? h['Bridge-B-Unique-ID'] ?? '' })
+      case 'CHANNEL_UNBRIDGE': {
+        const otherUuid = h['Other-Leg-Unique-ID'] ?? h['Bridge-B-Unique-ID'] ?? ''
+        // Recordings on the other leg end with it.
+        for (const [path, r] of this.activeRecordings) if (r.uuid === otherUuid) this.activeRecordings.delete(path)
+        this.emit('unbridge', { otherUuid })
         break
+      }
       case 'CHANNEL_HANGUP':
         this.markHungUp(h['Hangup-Cause'] ?? h['variable_hangup_cause'] ?? 'UNKNOWN')
         break
@@ -334,6 +489,8 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
 
   private markHungUp(cause: string): void {
     if (!this.isUp) return
+    // FreeSWITCH closes every recording of the channel at hangup.
+    this.activeRecordings.clear()
     this.state = 'hungup'
     this.hangupCause = cause
     this.log.debug({ cause }, 'channel hung up')
@@ -353,6 +510,11 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
     this.failPending(wasUp ? error : undefined)
     this.emit('end', { reason })
   }
+}
+
+/** api arguments are split on spaces by FreeSWITCH: a token must be one word. */
+function checkToken(what: string, value: string): void {
+  if (value === '' || /\s/.test(value)) throw new ValidationError(`${what} must be one word without spaces`, { value })
 }
 
 /** Values go into `key: value` header lines: a newline would inject headers. */
