@@ -42,6 +42,9 @@ export class OutboundServer extends EventEmitter<OutboundServerEvents> {
   private readonly opts: Required<Omit<OutboundServerOptions, 'limits'>> & { limits: EslLimits }
   private accepted = 0
   private rejected = 0
+  /** Resolves when the listener is closed and every socket has ended (the server's 'close'). */
+  private serverClosed: Promise<void> | undefined
+  private idleWaiters: Array<() => void> = []
 
   constructor(options: OutboundServerOptions) {
     super()
@@ -79,12 +82,38 @@ export class OutboundServer extends EventEmitter<OutboundServerEvents> {
     })
   }
 
+  /** Whether the port is open for new calls. */
+  get accepting(): boolean {
+    return this.server.listening
+  }
+
+  /**
+   * Graceful shutdown, first half: close the listening port — FreeSWITCH's `socket` app
+   * gets a refused connection for new calls (and tries the next host it lists) — while
+   * the calls already here keep running. Resolves once the port is closed. Idempotent.
+   * Then wait for whenIdle() (the running calls end by themselves), or close() to drop them.
+   */
+  stopAccepting(): Promise<void> {
+    if (!this.serverClosed) {
+      const wasListening = this.server.listening
+      this.serverClosed = new Promise((resolve) => this.server.close(() => resolve()))
+      if (wasListening) this.opts.logger.info({ open: this.sockets.size }, 'outbound ESL server stopped accepting calls')
+    }
+    // server.close() closes the listening handle at once; its callback waits for the sockets.
+    return new Promise((resolve) => setImmediate(resolve))
+  }
+
+  /** Resolves when no socket is open any more (at once if none is). */
+  whenIdle(): Promise<void> {
+    if (this.sockets.size === 0) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
   /** Stop accepting, drop every socket (FreeSWITCH hangs those calls up), wait for close. */
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve())
-      for (const s of this.sockets) s.destroy()
-    })
+  async close(): Promise<void> {
+    void this.stopAccepting()
+    for (const s of this.sockets) s.destroy()
+    await this.serverClosed
   }
 
   private onSocket(socket: Socket): void {
@@ -96,7 +125,10 @@ export class OutboundServer extends EventEmitter<OutboundServerEvents> {
     }
     this.accepted++
     this.sockets.add(socket)
-    socket.once('close', () => this.sockets.delete(socket))
+    socket.once('close', () => {
+      this.sockets.delete(socket)
+      if (this.sockets.size === 0) for (const w of this.idleWaiters.splice(0)) w()
+    })
     const log = this.opts.logger.child({ remote: `${socket.remoteAddress}:${socket.remotePort}` })
     const conn = new EslConnection(socket, log, this.opts.limits)
     this.handshake(conn, log).catch((err: Error) => {
