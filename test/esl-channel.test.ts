@@ -141,7 +141,7 @@ t.test('caller hangs up mid-bridge: bridge rejects channel_hungup, hangup events
 })
 
 t.test('recording: real stereo WAV of the recorded length, record_* facts in hangupComplete', async (t) => {
-  const { h, sim } = await setup(t, { timeScale: 0.01 })
+  const { h, sim } = await setup(t, { timeScale: 0.05 }) // 3.5 s in ~175 ms: slack for a busy machine
   const path = join(dir, 'rec-stereo.wav')
   const call = sim.call({ bridgeTargets: { 'user/1001': { answerAfterMs: 500, hangupAfterMs: 3000 } } })
   const ch = await h.nextChannel()

@@ -1,53 +1,117 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { closeSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 
 /** A time span in ms, relative to the start of the recording. */
 export type Span = [number, number]
 
-export interface RecordingTimeline {
-  durationMs: number
-  stereo: boolean
-  /** When the caller talks (left channel: 440 Hz tone with a little noise). */
-  callerTalks: Span[]
-  /** When the other party is bridged (right channel: 660 Hz tone + noise). */
-  bridged: Span[]
-  /** When a prompt plays to the caller (right channel: quieter 880 Hz tone). */
-  prompts: Span[]
-}
-
 const RATE = 8000
 
+// One second of each voice, computed once: the simulator renders by table lookup, so
+// writing audio costs little real time (at timeScale 0.01 every real ms is 100 script ms).
+const table = (f: (n: number) => number) => Int16Array.from({ length: RATE }, (_, n) => clamp(f(n)))
+const CALLER = table((n) => 8000 * Math.sin((2 * Math.PI * 440 * n) / RATE) + 300 * hashNoise(n))
+const AGENT = table((n) => 7000 * Math.sin((2 * Math.PI * 660 * n) / RATE) + 600 * hashNoise(n + 7919))
+const PROMPT = table((n) => 3000 * Math.sin((2 * Math.PI * 880 * n) / RATE))
+
 /**
- * What record_session writes: WAV, PCM s16le, 8000 Hz, mono or stereo (caller left,
- * the other side right), 44-byte header. Content is synthetic but not silent, so a
- * recording pipeline (ffprobe, transcode, per-channel levels) can be tested end to end.
+ * What a recording's channel carries at a moment; null = silence (nothing, or masked).
+ * The caller 440 Hz with a little noise, the bridged party (agent) 660 Hz with noise, a
+ * prompt a quieter 880 Hz: synthetic but not silent, so per-channel levels, talk/silence
+ * analysis and transcoding can be tested end to end.
  */
-export function renderWav(t: RecordingTimeline): Buffer {
-  const frames = Math.round((t.durationMs * RATE) / 1000)
-  const channels = t.stereo ? 2 : 1
-  const data = Buffer.alloc(frames * channels * 2)
-  const inSpan = (spans: Span[], ms: number) => spans.some(([a, b]) => ms >= a && ms < b)
-  let seed = 12345
-  const noise = () => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff
-    return (seed / 0x7fffffff - 0.5) * 2
+export type Voice = 'caller' | 'agent' | 'prompt' | null
+const VOICES = { caller: CALLER, agent: AGENT, prompt: PROMPT }
+
+/** Deterministic noise in [-1, 1) from the frame index (no state: files can be written piece by piece). */
+function hashNoise(frame: number): number {
+  let x = Math.imul(frame ^ 0x9e3779b9, 0x85ebca6b)
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35)
+  x ^= x >>> 16
+  return (x >>> 0) / 0x80000000 - 1
+}
+
+/**
+ * A WAV file written the way FreeSWITCH writes a recording: created at start with a
+ * header whose sizes are still 0, PCM appended while the call goes on (the file grows),
+ * the header's sizes filled in only when the file is closed. A recording that ends
+ * shorter than RECORD_MIN_SEC is deleted instead (discard()).
+ */
+export class WavStreamWriter {
+  readonly channels: 1 | 2
+  /** Frames (samples per channel) written so far. */
+  frames = 0
+  private fd: number | undefined
+
+  constructor(
+    readonly path: string,
+    stereo: boolean,
+  ) {
+    this.channels = stereo ? 2 : 1
+    mkdirSync(dirname(path), { recursive: true })
+    this.fd = openSync(path, 'w')
+    writeSync(this.fd, wavHeader(0, this.channels))
   }
-  for (let i = 0; i < frames; i++) {
-    const ms = (i * 1000) / RATE
-    const s = i / RATE
-    let left = 0
-    let right = 0
-    if (inSpan(t.callerTalks, ms)) left = 8000 * Math.sin(2 * Math.PI * 440 * s) + 300 * noise()
-    if (inSpan(t.bridged, ms)) right = 7000 * Math.sin(2 * Math.PI * 660 * s) + 600 * noise()
-    else if (inSpan(t.prompts, ms)) right = 3000 * Math.sin(2 * Math.PI * 880 * s)
-    if (channels === 2) {
-      data.writeInt16LE(clamp(left), i * 4)
-      data.writeInt16LE(clamp(right), i * 4 + 2)
-    } else {
-      data.writeInt16LE(clamp((left + right) / 2), i * 2)
+
+  get isOpen(): boolean {
+    return this.fd !== undefined
+  }
+
+  /**
+   * Append frames up to `toFrame` (exclusive): `left`/`right` voice (null = silence; mono
+   * gets their mean). `callerTalks` (frame ranges, file-relative) gates the caller's
+   * voice; undefined = the caller talks throughout. Table lookups in one tight loop: at
+   * timeScale 0.01 every real millisecond spent here is 100 ms of script time.
+   */
+  append(toFrame: number, left: Voice, right: Voice, callerTalks?: Span[]): void {
+    if (this.fd === undefined) return
+    const first = this.frames
+    const n = Math.floor(toFrame) - first
+    if (n <= 0) return
+    const ch = this.channels
+    let gate: Uint8Array | undefined
+    if (callerTalks && (left === 'caller' || right === 'caller')) {
+      gate = new Uint8Array(n)
+      for (const [a, b] of callerTalks) gate.fill(1, Math.max(0, Math.ceil(a) - first), Math.max(0, Math.min(n, Math.ceil(b) - first)))
+    }
+    const lt = left ? VOICES[left] : undefined
+    const rt = right ? VOICES[right] : undefined
+    const lGate = left === 'caller' ? gate : undefined
+    const rGate = right === 'caller' ? gate : undefined
+    const pcm = new Int16Array(n * ch) // platform byte order: little-endian on every machine Node runs on here
+    for (let k = 0, idx = first % RATE; k < n; k++, idx = idx + 1 === RATE ? 0 : idx + 1) {
+      const l = lt && (!lGate || lGate[k]) ? lt[idx] : 0
+      const r = rt && (!rGate || rGate[k]) ? rt[idx] : 0
+      if (ch === 2) {
+        pcm[2 * k] = l
+        pcm[2 * k + 1] = r
+      } else pcm[k] = (l + r) >> 1
+    }
+    const buf = Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength)
+    writeSync(this.fd, buf, 0, buf.length, 44 + this.frames * ch * 2)
+    this.frames += n
+  }
+
+  /** Finalise the header and close; returns the file size. */
+  close(): number {
+    const dataBytes = this.frames * this.channels * 2
+    if (this.fd !== undefined) {
+      writeSync(this.fd, wavHeader(dataBytes, this.channels), 0, 44, 0)
+      closeSync(this.fd)
+      this.fd = undefined
+    }
+    return 44 + dataBytes
+  }
+
+  /** Close and delete (FreeSWITCH's RECORD_MIN_SEC). */
+  discard(): void {
+    if (this.fd !== undefined) closeSync(this.fd)
+    this.fd = undefined
+    try {
+      unlinkSync(this.path)
+    } catch {
+      // already gone
     }
   }
-  return Buffer.concat([wavHeader(data.length, channels), data])
 }
 
 export function wavHeader(dataBytes: number, channels: number): Buffer {
@@ -66,13 +130,6 @@ export function wavHeader(dataBytes: number, channels: number): Buffer {
   h.write('data', 36)
   h.writeUInt32LE(dataBytes, 40)
   return h
-}
-
-export async function writeWav(path: string, t: RecordingTimeline): Promise<number> {
-  const wav = renderWav(t)
-  await mkdir(dirname(path), { recursive: true })
-  await writeFile(path, wav)
-  return wav.length
 }
 
 /** Parses the 44-byte header we (and FreeSWITCH) write; for tests. */

@@ -3,7 +3,16 @@
  * server the way FreeSWITCH's `socket` application does, and then behaves like the real
  * captures in /work/shared/esl-traces (framing, URL-encoded values, reply/event order,
  * linger and disconnect notices). Each call follows a script (caller, DID, DTMF, caller
- * hangup, bridge targets) in fast virtual time; `record_session` writes a real WAV file.
+ * hangup, bridge targets) in fast virtual time.
+ *
+ * Recordings: `record_session` and `api uuid_record <uuid> start|stop|mask|unmask <path>`
+ * (answered at once, even during a bridge) write real WAVs (8 kHz s16le, stereo when
+ * RECORD_STEREO=true: caller left, the other side right), growing while the call lasts,
+ * header final only when closed (stop, limit, hangup), deleted under RECORD_MIN_SEC
+ * (default 3 s); masked spans are digital silence. `api uuid_setvar|uuid_getvar|uuid_kill|
+ * uuid_transfer` work on any live leg of the simulator, with FreeSWITCH's answers
+ * (`+OK`, `-ERR No such channel!`, `-USAGE: …`). `call.recordings` lists the closed files
+ * with their start/end, masked and bridged spans; `sim.apiLog` every api command.
  *
  *   const sim = new FsSimulator({ port })
  *   const call = sim.call({ destination: '7001', dtmf: [{ atMs: 50, digits: '2' }] })
@@ -23,7 +32,7 @@ import {
   type Headers,
   type ReceivedCommand,
 } from './esl-wire.ts'
-import { writeWav, type Span } from './esl-wav.ts'
+import { WavStreamWriter, type Span } from './esl-wav.ts'
 
 export type { ReceivedCommand } from './esl-wire.ts'
 
@@ -90,7 +99,27 @@ export interface RecordingResult {
   ms: number
   samples: number
   fileSize: number
+  /** false: shorter than RECORD_MIN_SEC, FreeSWITCH deleted the file. */
   written: boolean
+  /** How it was started: the record_session app, or `api uuid_record … start`. */
+  via: 'record_session' | 'uuid_record'
+  /** Whose channel the media bug sat on: `a` = the call (caller left), `b` = the bridged leg (agent left). */
+  leg: 'a' | 'b'
+  uuid: string
+  /** Script ms since the socket connected. */
+  startMs: number
+  endMs: number
+  /** Spans (ms since the recording's start) written as digital silence (uuid_record mask / record_session_mask). */
+  masked: Span[]
+  /** Spans (ms since the recording's start) while the call was bridged. */
+  bridged: Span[]
+  stoppedBy: 'stop' | 'hangup' | 'limit' | 'unbridge' | 'transfer'
+}
+
+/** What `api` did: `+OK …`, `-ERR …` or `-USAGE: …` as FreeSWITCH words it, and the command. */
+export interface ApiLogEntry {
+  command: string
+  response: string
 }
 
 export interface SimCallResult {
@@ -128,6 +157,8 @@ let sequence = 1000
 export class FsSimulator {
   readonly opts: Required<Omit<SimulatorOptions, 'chunk' | 'neverAnswer'>> & Pick<SimulatorOptions, 'chunk'> & { neverAnswer: string[] }
   readonly calls = new Set<SimCall>()
+  /** Every api command run (through any call's socket, or api() directly), in order. */
+  readonly apiLog: ApiLogEntry[] = []
 
   constructor(options: SimulatorOptions) {
     this.opts = {
@@ -153,6 +184,136 @@ export class FsSimulator {
   closeAll(): void {
     for (const c of this.calls) c.destroy()
   }
+
+  /** The live channel with this uuid: a call's own (A) leg, or the leg it is bridged to (B). */
+  locate(uuid: string): { call: SimCall; leg: 'a' | 'b' } | undefined {
+    for (const call of this.calls) {
+      const leg = call.legOf(uuid)
+      if (leg) return { call, leg }
+    }
+    return undefined
+  }
+
+  /**
+   * Run an api command as FreeSWITCH's mod_commands would (one switch for all calls): the
+   * response body, and an action to run after the response is written (a kill's hangup
+   * events come after the `+OK`). Supported: uuid_record, uuid_setvar, uuid_getvar,
+   * uuid_kill, uuid_transfer; other uuid_* commands answer +OK for a live uuid.
+   */
+  runApi(line: string): { body: string; after?: () => void } {
+    const r = this.dispatchApi(line.trim())
+    this.apiLog.push({ command: line.trim(), response: r.body })
+    return r
+  }
+
+  /** Like `fs_cli -x`: the response body, effects applied. */
+  api(line: string): string {
+    const r = this.runApi(line)
+    r.after?.()
+    return r.body
+  }
+
+  private dispatchApi(line: string): { body: string; after?: () => void } {
+    const sp = line.indexOf(' ')
+    const cmd = sp < 0 ? line : line.slice(0, sp)
+    const args = sp < 0 ? '' : line.slice(sp + 1)
+    const usage = (syntax: string) => ({ body: `-USAGE: ${syntax}\n` })
+    const noChannel = { body: '-ERR No such channel!\n' }
+    switch (cmd) {
+      case 'uuid_record': {
+        const SYNTAX = '<uuid> [start|stop|mask|unmask] <path> [<limit>] [<recording_vars>]'
+        const a = separate(args, 5)
+        if (a.length < 3) return usage(SYNTAX)
+        const [uuid, action, path, limit, vars] = a
+        const found = this.locate(uuid)
+        if (!found) return { body: '-ERR Cannot locate session!\n' }
+        const { call, leg } = found
+        switch (action.toLowerCase()) {
+          case 'start':
+            return { body: call.startRecording(leg, 'uuid_record', path, { limitSec: Number(limit) || 0, vars: parseVarBlock(vars) }) ? '+OK Success\n' : '-ERR Cannot record session!\n' }
+          case 'stop':
+            return { body: call.stopRecordingPath(leg, path) ? '+OK Success\n' : '-ERR Cannot stop record session!\n' }
+          case 'mask':
+          case 'unmask': {
+            const on = action.toLowerCase() === 'mask'
+            return { body: call.maskRecording(leg, path, on) ? '+OK Success\n' : `-ERR Cannot ${on ? 'mask' : 'unmask'} recording session!\n` }
+          }
+          default:
+            return usage(SYNTAX)
+        }
+      }
+      case 'uuid_setvar': {
+        const a = separate(args, 3)
+        if (a.length < 2) return usage('<uuid> <var> [value]')
+        const found = this.locate(a[0])
+        if (!found) return noChannel
+        found.call.setVar(found.leg, a[1], a[2])
+        return { body: '+OK\n' }
+      }
+      case 'uuid_getvar': {
+        const a = separate(args, 2)
+        if (a.length < 2) return usage('<uuid> <var>')
+        const found = this.locate(a[0])
+        if (!found) return noChannel
+        return { body: found.call.getVar(found.leg, a[1]) ?? '_undef_' }
+      }
+      case 'uuid_kill': {
+        const a = separate(args, 2)
+        if (a.length < 1) return usage('<uuid> [cause]')
+        const found = this.locate(a[0])
+        if (!found) return noChannel
+        return { body: '+OK\n', after: () => found.call.kill(found.leg, a[1] ?? 'NORMAL_CLEARING') }
+      }
+      case 'uuid_transfer': {
+        const SYNTAX = '<uuid> [-bleg|-both] <dest-exten> [<dialplan>] [<context>]'
+        const a = separate(args, 5)
+        if (a.length < 2) return usage(SYNTAX)
+        const found = this.locate(a[0])
+        if (!found) return noChannel
+        const flag = a[1] === '-bleg' || a[1] === '-both' ? a[1] : undefined
+        const dest = flag ? a[2] : a[1]
+        if (!dest) return usage(SYNTAX)
+        let leg = found.leg
+        if (flag === '-bleg') {
+          if (!found.call.bLegUuid) return { body: '-ERR No B-leg to transfer\n' }
+          leg = leg === 'a' ? 'b' : 'a'
+        }
+        return { body: '+OK\n', after: () => found.call.transferLeg(flag === '-both' ? 'both' : leg, dest) }
+      }
+      default:
+        if (cmd.startsWith('uuid_')) {
+          const uuid = separate(args, 2)[0]
+          return uuid && this.locate(uuid) ? { body: '+OK\n' } : noChannel
+        }
+        return { body: `-ERR ${cmd} Command not found!\n` }
+    }
+  }
+}
+
+/** switch_separate_string on spaces with at most `max` parts: the last part keeps the rest. */
+function separate(s: string, max: number): string[] {
+  const out: string[] = []
+  let rest = s.trim()
+  while (rest && out.length < max - 1) {
+    const i = rest.indexOf(' ')
+    if (i < 0) break
+    out.push(rest.slice(0, i))
+    rest = rest.slice(i + 1).trimStart()
+  }
+  if (rest) out.push(rest)
+  return out
+}
+
+/** `{RECORD_STEREO=true,RECORD_MIN_SEC=0}` (uuid_record's <recording_vars>). */
+function parseVarBlock(block: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  const m = /^\{(.*)\}$/.exec(block ?? '')
+  if (!m) return out
+  for (const kv of m[1].split(',')) {
+    const i = kv.indexOf('=')
+    if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1)
+  }
+  return out
 }
 
 interface RunningApp {
@@ -166,7 +327,18 @@ interface Recording {
   stereo: boolean
   minSec: number
   startMs: number
+  via: 'record_session' | 'uuid_record'
+  leg: 'a' | 'b'
+  uuid: string
+  writer: WavStreamWriter
+  masked: boolean
+  maskedSpans: Span[]
+  maskFrom?: number
+  limitTimer?: NodeJS.Timeout
 }
+
+/** How often (real ms) open recordings are flushed to disk, so files grow during the call. */
+const FLUSH_EVERY_MS = 100
 
 export class SimCall {
   readonly uuid: string
@@ -199,7 +371,15 @@ export class SimCall {
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly active: Recording[] = []
   private readonly bridgedSpans: Span[] = []
-  private readonly promptSpans: Span[] = []
+  private bridgeStartMs: number | undefined
+  /** Prompts playing now (playback, say, the prompt of play_and_get_digits). */
+  private prompting = 0
+  private flushTimer: NodeJS.Timeout | undefined
+  /** The bridged (B) leg's variables, and how to end it early (uuid_kill/uuid_transfer of the B-leg). */
+  private bLegVars = new Map<string, string>()
+  private endBLeg: ((cause: string) => void) | undefined
+  /** uuid_transfer of this leg: the running app is interrupted, then the channel leaves the socket. */
+  private leaving = false
   private readonly writeQueue: Buffer[] = []
   private writing = false
   private readonly channelName: string
@@ -267,6 +447,8 @@ export class SimCall {
       })
       this.socket.on('close', () => {
         this.clearTimers()
+        // The socket vanished under a live channel (closeAll/destroy): close its files anyway.
+        this.stopAllRecordings('hangup')
         resolve({
           uuid: this.uuid,
           commands: this.commands,
@@ -331,11 +513,17 @@ export class SimCall {
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     for (const w of this.waiters) clearTimeout(w.timer)
+    if (this.flushTimer) clearInterval(this.flushTimer)
+    this.flushTimer = undefined
+    for (const r of this.active) clearTimeout(r.limitTimer)
   }
 
-  /** Wait script time; rejects with INTERRUPTED when the channel hangs up. */
-  private wait(ms: number, until?: () => boolean): Promise<void> {
-    if (this.hungUp) return Promise.reject(INTERRUPTED)
+  /**
+   * Wait script time; rejects with INTERRUPTED when the channel hangs up (or is
+   * transferred away). `ctl.finish` (filled in) ends the wait early, normally.
+   */
+  private wait(ms: number, until?: () => boolean, ctl?: { finish?: () => void }): Promise<void> {
+    if (this.hungUp || this.leaving) return Promise.reject(INTERRUPTED)
     return new Promise((resolve, reject) => {
       const w = {
         reject: (e: unknown) => {
@@ -350,6 +538,12 @@ export class SimCall {
         }, Math.max(0, ms * this.sim.opts.timeScale)),
       }
       this.waiters.add(w)
+      if (ctl)
+        ctl.finish = () => {
+          clearTimeout(w.timer)
+          this.waiters.delete(w)
+          resolve()
+        }
       if (until) {
         this.digitListener = () => {
           if (!until()) return
@@ -436,10 +630,14 @@ export class SimCall {
         return this.reply('+OK will nolinger')
       case 'sendmsg':
         return this.onSendmsg(cmd)
-      case 'api':
+      case 'api': {
+        // Run at once, even while an application holds the event-lock queue (a bridge).
         this.sent.push('api')
-        this.write(apiResponse(rest.startsWith('uuid_') ? '+OK\n' : `-ERR ${rest.split(' ')[0]} Command not found!\n`))
+        const r = this.sim.runApi(rest)
+        this.write(apiResponse(r.body))
+        if (r.after) setImmediate(r.after)
         return
+      }
       case 'exit':
         this.reply('+OK bye')
         this.write(disconnectNotice(this.uuid))
@@ -597,7 +795,7 @@ export class SimCall {
     if (app.arg) this.vars.set('last_arg', app.arg)
     this.emitEvent('CHANNEL_EXECUTE_COMPLETE', [...appHeaders().slice(0, -1), ['Application-Response', response], ['Application-UUID', app.appUuid]])
     this.current = undefined
-    if (endsSession) return this.leaveSocket()
+    if (endsSession || this.leaving) return this.leaveSocket()
     if (this.hungUp) return void this.teardown()
     setImmediate(() => void this.runNext())
   }
@@ -635,15 +833,18 @@ export class SimCall {
         this.vars.delete(arg)
         return
       case 'record_session':
-        this.active.push({
-          path: arg,
-          stereo: (this.vars.get('RECORD_STEREO') ?? 'false') === 'true',
-          minSec: Number(this.vars.get('RECORD_MIN_SEC') ?? 3),
-          startMs: this.now(),
-        })
+        // `path +<limit>`: stop after <limit> seconds.
+        {
+          const m = /^(.*?)\s+\+(\d+)$/.exec(arg)
+          this.startRecording('a', 'record_session', m ? m[1] : arg, { limitSec: m ? Number(m[2]) : 0 })
+        }
         return
       case 'stop_record_session':
-        await this.stopRecordings(arg === 'all' ? undefined : arg)
+        this.stopRecordingPath('a', arg)
+        return
+      case 'record_session_mask':
+      case 'record_session_unmask':
+        this.maskRecording('a', arg, name === 'record_session_mask')
         return
       case 'play_and_get_digits':
         return this.playAndGetDigits(arg)
@@ -669,11 +870,11 @@ export class SimCall {
   private async play(): Promise<void> {
     const [min, max] = this.script.playbackMs ?? this.sim.opts.playbackMs
     const ms = min + Math.random() * (max - min)
-    const start = this.now()
+    this.setPrompting(+1)
     try {
       await this.wait(ms)
     } finally {
-      this.promptSpans.push([start, this.now()])
+      this.setPrompting(-1)
     }
     this.vars.set('playback_ms', String(Math.round(ms)))
     this.vars.set('playback_samples', String(Math.round(ms * 8)))
@@ -698,10 +899,8 @@ export class SimCall {
       if (this.digitBuffer.length === 0) {
         // The prompt plays until a digit interrupts it.
         const [pmin, pmax] = this.script.playbackMs ?? this.sim.opts.playbackMs
-        const start = this.now()
-        await this.wait(pmin + Math.random() * (pmax - pmin), () => this.digitBuffer.length > 0).finally(() =>
-          this.promptSpans.push([start, this.now()]),
-        )
+        this.setPrompting(+1)
+        await this.wait(pmin + Math.random() * (pmax - pmin), () => this.digitBuffer.length > 0).finally(() => this.setPrompting(-1))
       }
       let digits = ''
       let terminated = false
@@ -789,29 +988,47 @@ export class SimCall {
     this.vars.set('last_bridge_to', bUuid)
     this.vars.set('signal_bond', bUuid)
     this.vars.set('bridge_channel', winner.endpoint)
+    const start = this.flushRecordings()
     this.bridgedTo = { uuid: bUuid, dest: winner.endpoint.split('/').pop() ?? winner.endpoint }
-    const start = this.now()
+    this.bLegVars = new Map([
+      ['uuid', bUuid],
+      ['direction', 'outbound'],
+      ['bridge_channel', winner.endpoint],
+    ])
+    this.bridgeStartMs = start
     this.emitEvent('CHANNEL_BRIDGE', [
       ['Bridge-A-Unique-ID', this.uuid],
       ['Bridge-B-Unique-ID', bUuid],
     ])
     const unbridge = () => {
-      this.bridgedSpans.push([start, this.now()])
+      const end = this.flushRecordings()
+      // Recordings on the B-leg end with it.
+      for (const r of this.active.filter((x) => x.leg === 'b')) this.finishRecording(r, 'unbridge')
+      this.endBLeg = undefined
+      this.bridgeStartMs = undefined
+      this.bridgedSpans.push([start, end])
       this.emitEvent('CHANNEL_UNBRIDGE', [
         ['Bridge-A-Unique-ID', this.uuid],
         ['Bridge-B-Unique-ID', bUuid],
       ])
       this.bridgedTo = undefined
     }
+    // The B-leg hangs up by script, or when killed (uuid_kill) or transferred away.
+    let bCause = 'NORMAL_CLEARING'
+    const ctl: { finish?: () => void } = {}
+    this.endBLeg = (cause) => {
+      bCause = cause
+      ctl.finish?.()
+    }
     try {
-      await this.wait(winner.target.hangupAfterMs ?? 24 * 3600 * 1000)
+      await this.wait(winner.target.hangupAfterMs ?? 24 * 3600 * 1000, undefined, ctl)
     } catch (err) {
       this.vars.set('bridge_hangup_cause', this.hangupCause ?? 'NORMAL_CLEARING')
       unbridge()
       throw err
     }
-    this.vars.set('bridge_hangup_cause', 'NORMAL_CLEARING')
-    this.vars.set('last_bridge_hangup_cause', 'NORMAL_CLEARING')
+    this.vars.set('bridge_hangup_cause', bCause)
+    this.vars.set('last_bridge_hangup_cause', bCause)
     unbridge()
   }
 
@@ -833,7 +1050,7 @@ export class SimCall {
   private async teardown(): Promise<void> {
     if (this.tornDown) return
     this.tornDown = true
-    await this.stopRecordings()
+    this.stopAllRecordings('hangup')
     const endMs = this.now()
     const ms = (x: number) => this.startEpochMs + x
     const epoch = (x: number) => Math.floor(ms(x) / 1000)
@@ -882,6 +1099,8 @@ export class SimCall {
 
   /** After `transfer` the channel leaves the socket application (still up, elsewhere). */
   private leaveSocket(): void {
+    // The channel lives on elsewhere; what the simulator recorded of it ends here.
+    this.stopAllRecordings('transfer')
     this.tornDown = true
     this.hungUp = true
     this.emitEvent('CHANNEL_EXECUTE_COMPLETE', [
@@ -895,35 +1114,187 @@ export class SimCall {
     this.end()
   }
 
-  /** Close the WAV files (the whole call's recorded length) and set the record_* variables. */
-  private async stopRecordings(path?: string): Promise<void> {
-    const stopping = this.active.filter((r) => path === undefined || r.path === path)
-    for (const r of stopping) {
-      this.active.splice(this.active.indexOf(r), 1)
-      const end = this.now()
-      const durationMs = Math.max(0, end - r.startMs)
-      const rel = (spans: Span[]) => spans.map(([a, b]): Span => [a - r.startMs, b - r.startMs])
-      const bridged = rel(this.bridgedSpans)
-      if (this.bridgedTo) bridged.push([0, durationMs]) // still bridged at stop time
-      const samples = Math.round(durationMs * 8)
-      const fileSize = 44 + samples * 2 * (r.stereo ? 2 : 1)
-      // FreeSWITCH deletes recordings shorter than RECORD_MIN_SEC (default 3 s).
-      const keep = durationMs >= r.minSec * 1000
-      if (keep) {
-        await writeWav(r.path, {
-          durationMs,
-          stereo: r.stereo,
-          callerTalks: this.script.callerTalks ? rel(this.script.callerTalks) : [[0, durationMs]],
-          bridged,
-          prompts: rel(this.promptSpans),
-        })
-      }
-      this.vars.set('record_file_size', String(fileSize))
-      this.vars.set('record_samples', String(samples))
-      this.vars.set('record_seconds', String(Math.floor(durationMs / 1000)))
-      this.vars.set('record_ms', String(Math.round(durationMs)))
-      this.vars.set('record_completion_cause', 'success-silence')
-      this.recordings.push({ path: r.path, stereo: r.stereo, ms: Math.round(durationMs), samples, fileSize, written: keep })
+  // ---- api and recordings ----------------------------------------------------------
+
+  /** Which leg of this call `uuid` names, while that leg is alive. */
+  legOf(uuid: string): 'a' | 'b' | undefined {
+    if (this.hungUp || this.tornDown) return undefined
+    if (uuid === this.uuid) return 'a'
+    if (this.bridgedTo && uuid === this.bridgedTo.uuid) return 'b'
+    return undefined
+  }
+
+  /** The uuid of the bridged leg, while bridged. */
+  get bLegUuid(): string | undefined {
+    return this.bridgedTo?.uuid
+  }
+
+  /** Recordings FreeSWITCH is writing now (finished ones are in `recordings`). */
+  get activeRecordings(): Array<{ path: string; leg: 'a' | 'b'; via: Recording['via']; masked: boolean; startMs: number }> {
+    return this.active.map((r) => ({ path: r.path, leg: r.leg, via: r.via, masked: r.masked, startMs: r.startMs }))
+  }
+
+  setVar(leg: 'a' | 'b', name: string, value: string | undefined): void {
+    const vars = leg === 'a' ? this.vars : this.bLegVars
+    if (value === undefined || value === '') vars.delete(name)
+    else vars.set(name, value)
+  }
+
+  getVar(leg: 'a' | 'b', name: string): string | undefined {
+    return (leg === 'a' ? this.vars : this.bLegVars).get(name)
+  }
+
+  /** uuid_kill: the A-leg hangs up (the running app is interrupted); the B-leg leaves the bridge. */
+  kill(leg: 'a' | 'b', cause: string): void {
+    if (leg === 'a') this.hangupNow(cause)
+    else this.endBLeg?.(cause)
+  }
+
+  /** uuid_transfer: the A-leg leaves the socket application (bridge broken); a B-leg just leaves the bridge. */
+  transferLeg(leg: 'a' | 'b' | 'both', _dest: string): void {
+    if (leg === 'b') return this.endBLeg?.('NORMAL_CLEARING')
+    if (this.hungUp || this.leaving) return
+    this.leaving = true
+    this.queue = []
+    for (const w of [...this.waiters]) w.reject(INTERRUPTED)
+    if (!this.current) this.leaveSocket()
+  }
+
+  /**
+   * Start a media bug writing `path` (record_session or uuid_record start). Like
+   * FreeSWITCH: needs media on the channel (answered), reads RECORD_STEREO and
+   * RECORD_MIN_SEC (default 3) now, creates the file at once. false = not started.
+   */
+  startRecording(leg: 'a' | 'b', via: Recording['via'], path: string, o: { limitSec?: number; vars?: Record<string, string> } = {}): boolean {
+    if (this.hungUp || this.leaving || this.answeredAtMs === undefined || !path) return false
+    if (leg === 'b' && !this.bridgedTo) return false
+    if (this.active.some((r) => r.path === path)) return false
+    const vars = leg === 'a' ? this.vars : this.bLegVars
+    const get = (k: string) => o.vars?.[k] ?? vars.get(k)
+    const stereo = (get('RECORD_STEREO') ?? 'false') === 'true'
+    let writer: WavStreamWriter
+    try {
+      writer = new WavStreamWriter(path, stereo)
+    } catch {
+      return false // FreeSWITCH: "Error opening <path>"
     }
+    const r: Recording = {
+      path,
+      stereo,
+      minSec: Number(get('RECORD_MIN_SEC') ?? 3),
+      startMs: this.now(),
+      via,
+      leg,
+      uuid: leg === 'a' ? this.uuid : this.bridgedTo!.uuid,
+      writer,
+      masked: false,
+      maskedSpans: [],
+    }
+    if (o.limitSec && o.limitSec > 0) {
+      r.limitTimer = setTimeout(() => {
+        if (this.active.includes(r)) this.finishRecording(r, 'limit')
+      }, o.limitSec * 1000 * this.sim.opts.timeScale)
+    }
+    this.active.push(r)
+    this.flushTimer ??= setInterval(() => this.flushRecordings(), FLUSH_EVERY_MS)
+    this.flushTimer.unref()
+    return true
+  }
+
+  /** stop_record_session / uuid_record stop: `all` or one path. false = nothing to stop. */
+  stopRecordingPath(leg: 'a' | 'b', path: string): boolean {
+    const stopping = this.active.filter((r) => r.leg === leg && (path === 'all' || r.path === path))
+    for (const r of stopping) this.finishRecording(r, 'stop')
+    return stopping.length > 0
+  }
+
+  /** Mask (silence, both directions) or unmask one recording from now on. false = no such recording. */
+  maskRecording(leg: 'a' | 'b', path: string, on: boolean): boolean {
+    const r = this.active.find((x) => x.leg === leg && x.path === path)
+    if (!r) return false
+    if (r.masked === on) return true
+    // One timestamp for the flush and the span: writing the file takes (real) time too.
+    const nowMs = this.now()
+    this.flushRecording(r, nowMs)
+    const at = nowMs - r.startMs
+    if (on) r.maskFrom = at
+    else {
+      r.maskedSpans.push([r.maskFrom ?? 0, at])
+      r.maskFrom = undefined
+    }
+    r.masked = on
+    return true
+  }
+
+  private setPrompting(delta: number): void {
+    this.flushRecordings()
+    this.prompting += delta
+  }
+
+  /** Write every open file up to now with the media as it is now (called before any change); returns that now. */
+  private flushRecordings(): number {
+    const nowMs = this.now()
+    for (const r of this.active) this.flushRecording(r, nowMs)
+    return nowMs
+  }
+
+  private flushRecording(r: Recording, atMs = this.now()): void {
+    const toFrame = Math.floor((atMs - r.startMs) * 8)
+    if (r.masked) return r.writer.append(toFrame, null, null)
+    const talks = this.script.callerTalks?.map(([a, b]): Span => [(a - r.startMs) * 8, (b - r.startMs) * 8])
+    if (r.leg === 'b') return r.writer.append(toFrame, 'agent', 'caller', talks)
+    r.writer.append(toFrame, 'caller', this.bridgedTo ? 'agent' : this.prompting > 0 ? 'prompt' : null, talks)
+  }
+
+  private stopAllRecordings(by: RecordingResult['stoppedBy']): void {
+    for (const r of [...this.active]) this.finishRecording(r, by)
+  }
+
+  /** Close one file (or delete it under RECORD_MIN_SEC) and set the record_* variables. */
+  private finishRecording(r: Recording, by: RecordingResult['stoppedBy']): void {
+    const endMs = this.now()
+    this.flushRecording(r, endMs)
+    this.active.splice(this.active.indexOf(r), 1)
+    if (this.active.length === 0 && this.flushTimer) {
+      clearInterval(this.flushTimer)
+      this.flushTimer = undefined
+    }
+    clearTimeout(r.limitTimer)
+    const durationMs = Math.max(0, endMs - r.startMs)
+    if (r.masked) r.maskedSpans.push([r.maskFrom ?? 0, durationMs])
+    const samples = r.writer.frames
+    const keep = durationMs >= r.minSec * 1000
+    let fileSize = 44 + samples * r.writer.channels * 2
+    if (keep) fileSize = r.writer.close()
+    else r.writer.discard()
+    const bridged: Span[] = []
+    const spans: Span[] = this.bridgeStartMs !== undefined ? [...this.bridgedSpans, [this.bridgeStartMs, endMs]] : this.bridgedSpans
+    for (const [a, b] of spans) {
+      const from = Math.max(0, a - r.startMs)
+      const to = Math.min(durationMs, b - r.startMs)
+      if (to > from) bridged.push([from, to])
+    }
+    const vars = r.leg === 'a' ? this.vars : this.bLegVars
+    vars.set('record_file_size', String(fileSize))
+    vars.set('record_samples', String(samples))
+    vars.set('record_seconds', String(Math.floor(durationMs / 1000)))
+    vars.set('record_ms', String(Math.round(durationMs)))
+    vars.set('record_completion_cause', 'success-silence')
+    this.recordings.push({
+      path: r.path,
+      stereo: r.stereo,
+      ms: Math.round(durationMs),
+      samples,
+      fileSize,
+      written: keep,
+      via: r.via,
+      leg: r.leg,
+      uuid: r.uuid,
+      startMs: r.startMs,
+      endMs,
+      masked: r.maskedSpans,
+      bridged,
+      stoppedBy: by,
+    })
   }
 }
