@@ -74,11 +74,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// Exit explicitly once stdout is flushed: a library's handle must not keep the process
+// alive, and the exit code must be the one documented above.
+const exit = (code: number) => process.stdout.write('', () => process.exit(code))
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code },
+  (code) => exit(code),
   (err: unknown) => {
     const e = err as { message?: string; code?: string }
     process.stderr.write(`import failed${e.code ? ` (${e.code})` : ''}: ${e.message ?? String(err)}\n`)
-    process.exitCode = 2
+    exit(2)
   },
 )
