@@ -21,7 +21,11 @@ import { OutboundServer } from './esl/outbound-server.ts'
 import { CallService } from './calls/call-service.ts'
 import { CdrWriter } from './calls/cdr.ts'
 import { PresenceStore } from './acd/presence.ts'
-import { buildDirectory } from './crm/directory.ts'
+import { DirectoryStore } from './crm/directory-store.ts'
+import { crmRoutes } from './crm/http.ts'
+import { ConfigVersions } from './config/versions.ts'
+import { configRoutes } from './config/http.ts'
+import { callsRoutes } from './http/plugins/calls.ts'
 import { systemClock } from './routing/types.ts'
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -52,8 +56,15 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
   const env = readEnvConfig(envVars)
   log ??= createLogger(env.LOG_LEVEL)
   const configPath = env.SWITCHBOARD_CONFIG ?? EXAMPLE_CONFIG
-  const config = new ConfigHolder(await loadSwitchboardFile(configPath), () => loadSwitchboardFile(configPath), log)
-  log.info({ configPath }, 'switchboard config loaded')
+  // The file is validated before anything starts; an active version in Postgres (set
+  // through the config API) replaces it once the database is up.
+  let fileConfig = await loadSwitchboardFile(configPath)
+  let versions: ConfigVersions | undefined
+  const config = new ConfigHolder(fileConfig, async () => {
+    fileConfig = await loadSwitchboardFile(configPath)
+    return versions ? (await versions.loadActive()).config : fileConfig
+  }, log)
+  log.info({ configPath }, 'switchboard config file loaded')
 
   const ffmpeg = configureFfmpeg(resolveFfmpeg(envVars))
   const encoders = await checkEncoders(ffmpeg)
@@ -83,6 +94,19 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     stops.push(() => pool.end())
     if (env.SWITCHBOARD_ADMIN_TOKEN) await ensureBootstrapAdmin(pool, env.SWITCHBOARD_ADMIN_TOKEN)
 
+    // CRM directory in memory (refreshed on import, also on other nodes via LISTEN/NOTIFY).
+    const directory = new DirectoryStore({ pool, databaseUrl, log: log.child({ part: 'directory' }), config: () => config.current() })
+    await directory.start()
+    stops.push(() => directory.stop())
+
+    versions = new ConfigVersions({ pool, log: log.child({ part: 'config' }), fallback: () => fileConfig, directory: () => directory.current() })
+    const active = await versions.loadActive()
+    if (active.source === 'db') {
+      config.set(active.config)
+      log.info({ version: active.version }, 'active config version from Postgres in force')
+    }
+    versions.onChange((next, version) => { config.set(next); log.info({ version }, 'config version activated') })
+
     const store = createObjectStore(env, log)
     await store.init()
     log.info({ kind: store.kind }, 'object store ready')
@@ -109,10 +133,9 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     await presence.load()
     const cdr = new CdrWriter(pool, log.child({ part: 'cdr' }))
     stops.push(async () => { await cdr.drain(5_000); cdr.stop() })
-    const directory = buildDirectory({ clients: [], groups: config.current().groups }, { defaultRegion: config.current().defaultRegion })
     const esl = new OutboundServer({ port: env.ESL_PORT, host: env.ESL_HOST, logger: log.child({ part: 'esl' }) })
     const calls = new CallService(esl, {
-      log: log.child({ part: 'calls' }), pool, cdr, spool, recordings: pipeline, directory: () => directory, presence,
+      log: log.child({ part: 'calls' }), pool, cdr, spool, recordings: pipeline, directory: () => directory.current(), presence,
       config: () => config.current(), clock: systemClock, node: env.NODE_NAME,
     }, registry)
     const eslAddr = await esl.listen()
@@ -132,7 +155,14 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
       },
     ]
 
-    const http = await buildHttpApp({ log, pool, registry, readiness })
+    const http = await buildHttpApp({
+      log, pool, registry, readiness,
+      plugins: [
+        callsRoutes({ calls }),
+        crmRoutes({ pool, log, config: () => config.current() }),
+        configRoutes({ versions }),
+      ],
+    })
     const httpUrl = await http.listen({ port: env.PORT, host: env.HOST })
     stops.push(() => http.close())
     log.info({ url: httpUrl, esl_port: eslAddr.port }, 'HTTP listening')

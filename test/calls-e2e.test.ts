@@ -59,12 +59,24 @@ t.test('known client: manager and colleague do not answer, the supervisor does; 
     ['caller', null, true], ['manager', 'mgr-1', false], ['colleague', 'col-1', false], ['supervisor', 'emp-sup-1', true],
   ], 'one leg row per party, with who answered')
 
-  const rec = await waitFor('recording stored', async () => (await db.pool.query(`SELECT * FROM recordings WHERE call_uuid = $1 AND state = 'stored'`, [call.uuid])).rows[0], 30_000)
-  t.equal(rec.client_id, 'c-romashka', 'recording on the client card')
-  t.equal(rec.agent_id, 'emp-sup-1', 'and on the agent who talked')
-  t.equal(rec.channels, 2, 'stereo')
-  t.ok(rec.duration_ms > 0, 'has audio')
-  t.ok(await h.store.stat(rec.object_key), 'object in the store')
+  // Two files: the caller's leg from answer (ringing included), and the conversation with the supervisor.
+  const recs = await waitFor('recordings stored', async () => {
+    const r = await db.pool.query(`SELECT * FROM recordings WHERE call_uuid = $1 AND state = 'stored' ORDER BY duration_ms DESC`, [call.uuid])
+    return r.rowCount === 2 && r.rows
+  }, 30_000)
+  const [whole, conversation] = recs
+  t.equal(whole.leg_uuid, call.uuid, 'the call recording is the caller leg')
+  t.not(conversation.leg_uuid, call.uuid, 'the conversation recording is the supervisor leg')
+  const supervisorLeg = legs.rows.find((l) => l.employee_id === 'emp-sup-1')
+  t.ok(supervisorLeg, 'supervisor leg exists')
+  for (const rec of recs) {
+    t.equal(rec.client_id, 'c-romashka', 'recording on the client card')
+    t.equal(rec.agent_id, 'emp-sup-1', 'and on the agent who talked')
+    t.equal(rec.channels, 2, 'stereo')
+    t.ok(await h.store.stat(rec.object_key), 'object in the store')
+  }
+  t.ok(conversation.duration_ms < whole.duration_ms, 'the conversation is part of the call')
+  t.ok(conversation.duration_ms > 15_000 && conversation.duration_ms < 25_000, `conversation ≈ 20 s of virtual time (${conversation.duration_ms} ms)`)
 
   t.equal(h.presence.get('mgr-1'), 'not_ready', 'a manager who let it ring out is set not ready')
   t.equal(h.presence.get('emp-sup-1'), 'wrap_up', 'the supervisor is in after-call work')
@@ -100,9 +112,15 @@ t.test('a conversation under 15 s is stored but not counted (seed 000)', async (
   // Talk time is measured on the simulator's clock; at 1/10 speed scheduling jitter stays well under a second.
   const h = await startCallHarness(db, { employees, clients, ready: ['mgr-1'], at: AT, timeScale: 0.1 })
   t.teardown(() => h.close())
-  const call = h.sim.call({ callerIdNumber: '74951234567', destination: '+74951230000', bridgeTargets: { 'user/1001': { answerAfterMs: 3000, hangupAfterMs: 8000 } } })
-  await call.done
+  // The manager hangs up after 8 s; the caller stays for the survey and presses 9 (seed 002).
+  const call = h.sim.call({
+    callerIdNumber: '74951234567', destination: '+74951230000',
+    bridgeTargets: { 'user/1001': { answerAfterMs: 3000, hangupAfterMs: 8000 } }, dtmf: [{ atMs: 14_000, digits: '9#' }],
+  })
+  const result = await call.done
+  t.ok(result.commands.some((c) => c.headers['execute-app-arg']?.includes('csat.wav')), 'CSAT prompt played after the agent hung up')
   const cdr = await waitFor('CDR', () => callRow(call.uuid))
+  t.equal(cdr.csat, 9, 'CSAT score stored on the call')
   t.equal(cdr.agent_id, 'mgr-1', 'the own manager answered')
   t.equal(cdr.outcome, 'answered')
   t.equal(cdr.counted, false, '8 s of talk: not counted')

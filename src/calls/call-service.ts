@@ -11,6 +11,7 @@ import type { CallDeps } from './context.ts'
  */
 export class CallService {
   private readonly active = new Set<Promise<void>>()
+  private readonly sessions = new Map<string, CallSession>()
   private readonly gauge: Gauge
   private readonly total: Counter
 
@@ -25,15 +26,28 @@ export class CallService {
 
   private handle(channel: CallChannel): void {
     this.total.inc()
-    const run = new CallSession(channel, this.deps).run()
+    const session = new CallSession(channel, this.deps)
+    this.sessions.set(channel.uuid, session)
+    const run = session.run()
       .catch((err) => this.deps.log.error({ err, call_uuid: channel.uuid }, 'call session crashed'))
-      .finally(() => { this.active.delete(run); this.gauge.set(this.active.size) })
+      .finally(() => { this.active.delete(run); this.sessions.delete(channel.uuid); this.gauge.set(this.active.size) })
     this.active.add(run)
     this.gauge.set(this.active.size)
   }
 
-  /** Let running calls finish for up to `graceMs`, then drop whatever is left (their CDRs are still written). */
+  /** A call in progress on this node, for the control API (pause/resume recording…). */
+  session(uuid: string): CallSession | undefined { return this.sessions.get(uuid) }
+
+  /** Calls in progress on this node, newest last. */
+  list(): CallSession[] { return [...this.sessions.values()] }
+
+  /**
+   * Stop taking new calls (FreeSWITCH's socket app fails over to the next host or the
+   * dialplan's next action), let running calls finish for up to `graceMs`, then drop
+   * whatever is left — their CDRs and recordings are still written.
+   */
   async stop(graceMs = 10_000): Promise<void> {
+    await this.server.stopAccepting()
     const deadline = new Promise((resolve) => setTimeout(resolve, graceMs).unref())
     await Promise.race([Promise.allSettled([...this.active]), deadline])
     await this.server.close()

@@ -3,11 +3,12 @@ import { normalizePhone } from '../crm/phone.ts'
 import { decideRoute } from '../routing/decide.ts'
 import type { CallFacts, RouteDecision } from '../routing/types.ts'
 import type { CallContext, CallDeps, CallState } from './context.ts'
-import { startCallRecording, finishRecordings } from './steps/record.ts'
+import { startCallRecording, finishRecordings, pauseRecordings, resumeRecordings } from './steps/record.ts'
 import { bridgeChain } from './steps/bridge-chain.ts'
 import { runQueue } from './steps/queue.ts'
 import { runIvr } from './steps/ivr.ts'
 import { afterHours } from './steps/after-hours.ts'
+import { askCsat } from './steps/csat.ts'
 
 /** How long we wait after hangup for CHANNEL_HANGUP_COMPLETE (billsec, record_*) before closing anyway. */
 const HANGUP_COMPLETE_WAIT_MS = 5_000
@@ -28,7 +29,7 @@ export class CallSession {
     const state: CallState = {
       uuid: channel.uuid, caller, did: data.destination, direction: 'inbound',
       clientId: null, segment: null, decision: null, answeredAt: null, connectedAt: null,
-      agentId: null, queueId: null, ivrPath: [], outcome: null, csat: null, recordingIds: [], connectedFsUs: null,
+      agentId: null, queueId: null, ivrPath: [], outcome: null, csat: null, recordingIds: [], connectedFsUs: null, activeConversationRecording: null, pausedAtMs: null,
     }
     this.ctx = { channel, deps, state, log: deps.log.child({ call_uuid: channel.uuid }) }
   }
@@ -58,6 +59,20 @@ export class CallSession {
       }
     } finally {
       await this.cleanup(startedAt)
+    }
+  }
+
+  /** Card data: silence every recording of this call until resume(). false when nothing changed. */
+  pauseRecording(): Promise<boolean> { return pauseRecordings(this.ctx) }
+  resumeRecording(): Promise<boolean> { return resumeRecordings(this.ctx) }
+
+  /** What the control API and the supervisor view show of a running call. */
+  summary() {
+    const s = this.ctx.state
+    return {
+      uuid: s.uuid, direction: s.direction, caller: s.caller, did: s.did, clientId: s.clientId, agentId: s.agentId,
+      queueId: s.queueId, answeredAt: s.answeredAt?.toISOString() ?? null, connectedAt: s.connectedAt?.toISOString() ?? null,
+      recordingPaused: s.pausedAtMs !== null, recordings: s.recordingIds.length, ivrPath: s.ivrPath,
     }
   }
 
@@ -143,8 +158,10 @@ export class CallSession {
     return this.ctx.deps.config().queues.find((q) => q.id === queueId)?.wrapUpSec ?? 0
   }
 
+  /** The agent hung up and the caller is still there: the survey, then goodbye. */
   private async endAfterConversation(): Promise<void> {
     const { channel } = this.ctx
+    if (this.ctx.state.connectedAt) await askCsat(this.ctx)
     if (channel.isUp) await channel.hangup('NORMAL_CLEARING')
   }
 

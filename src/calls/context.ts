@@ -46,6 +46,10 @@ export interface CallState {
   outcome: string | null
   csat: number | null
   recordingIds: string[]
+  /** path of the per-conversation file being recorded now, if any */
+  activeConversationRecording: string | null
+  /** recordings masked (paused for card data) since this time */
+  pausedAtMs: number | null
 }
 
 export interface CallContext {

@@ -12,12 +12,16 @@ export class ConfigHolder<T> {
 
   onChange(listener: (next: T) => void): void { this.listeners.push(listener) }
 
+  /** Replace the running config with an already validated one (e.g. a version activated through the API). */
+  set(next: T): void {
+    this.value = next
+    for (const l of this.listeners) l(next)
+  }
+
   /** Returns true when the new config was applied, false when it was rejected (and the old one kept). */
   async reload(): Promise<boolean> {
     try {
-      const next = await this.load()
-      this.value = next
-      for (const l of this.listeners) l(next)
+      this.set(await this.load())
       this.log.info('switchboard config reloaded')
       return true
     } catch (err) {

@@ -34,7 +34,8 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log.child({ part: 'http' }) as FastifyBaseLogger,
     bodyLimit: 1_048_576,
-    requestTimeout: 30_000,
+    // Whole-request bound (slowloris); generous because admins stream large CRM imports.
+    requestTimeout: 300_000,
     connectionTimeout: 60_000,
     maxParamLength: 200,
     disableRequestLogging: false,

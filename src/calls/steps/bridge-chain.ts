@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { CallContext } from '../context.ts'
 import { endpointOf } from '../context.ts'
+import { startConversationRecording, stopConversationRecording } from './record.ts'
 import type { DirectTarget } from '../../routing/types.ts'
 import type { EslEvent } from '../../esl/event.ts'
 
@@ -32,12 +33,14 @@ export async function bridgeChain(ctx: CallContext, targets: readonly DirectTarg
       if (e.name !== 'CHANNEL_BRIDGE' || bridgedAt) return
       bridgedAt = new Date()
       bridgedFsUs = Number(e.headers['Event-Date-Timestamp']) || null
+      void startConversationRecording(ctx, e.headers['Other-Leg-Unique-ID'] ?? e.headers['Bridge-B-Unique-ID'] ?? '', employee.id)
     }
     channel.on('event', onBridge)
     const result = await channel.bridge(endpoint, {
       timeoutSec: target.ringSec,
       vars: { switchboard_call_uuid: state.uuid, switchboard_role: target.role },
     }).finally(() => channel.off('event', onBridge))
+    await stopConversationRecording(ctx)
     const legUuid = result.answered ? result.bLegUuid : randomUUID()
     if (!result.answered) {
       await deps.cdr.leg({ uuid: legUuid, callUuid: state.uuid, party: target.role, endpoint, employeeId: employee.id, startedAt: legStarted, answeredAt: null, endedAt: new Date(), hangupCause: result.cause })

@@ -9,20 +9,89 @@ import type { CallContext } from '../context.ts'
 export async function startCallRecording(ctx: CallContext): Promise<void> {
   const { channel, deps, state } = ctx
   const cfg = deps.config().recording
-  if (state.direction === 'internal' && !cfg.recordInternal) return
-  if (state.direction === 'internal' && !deps.recordings.mayStartOptionalRecording()) {
-    ctx.log.warn('spool disk critical: optional internal-call recording not started')
-    return
-  }
-  const recordingId = randomUUID()
-  const wavPath = await deps.spool.open({
-    recordingId, callUuid: state.uuid, legUuid: state.uuid, direction: state.direction,
-    caller: state.caller, callee: state.did, did: state.did, clientId: state.clientId, agentId: state.agentId,
-    queueId: state.queueId, segment: state.segment, stereo: cfg.stereo, startedAt: new Date().toISOString(), stoppedAt: null, pausedSpans: [],
-  })
-  await channel.set('RECORD_MIN_SEC', '0')
+  if (!mayRecord(ctx)) return
+  const { recordingId, wavPath } = await openSpoolEntry(ctx, state.uuid, state.agentId)
   await channel.startRecording(wavPath, { stereo: cfg.stereo, vars: { switchboard_recording_id: recordingId } })
   state.recordingIds.push(recordingId)
+}
+
+/**
+ * A separate stereo file for one bridged conversation (caller left, the person who
+ * answered right), started the moment they answer. Started with `api uuid_record`,
+ * which FreeSWITCH runs at once even though the bridge is still running on the channel.
+ */
+export async function startConversationRecording(ctx: CallContext, otherLegUuid: string, employeeId: string): Promise<string | null> {
+  const { channel, state } = ctx
+  if (!mayRecord(ctx)) return null
+  const { recordingId, wavPath } = await openSpoolEntry(ctx, otherLegUuid || state.uuid, employeeId)
+  try {
+    await channel.recordLeg(wavPath, { stereo: ctx.deps.config().recording.stereo, minSec: 0 })
+  } catch (err) {
+    ctx.log.error({ err, recording_id: recordingId }, 'could not start the conversation recording; the call recording still runs')
+    return null
+  }
+  state.recordingIds.push(recordingId)
+  state.activeConversationRecording = wavPath
+  return wavPath
+}
+
+export async function stopConversationRecording(ctx: CallContext): Promise<void> {
+  const path = ctx.state.activeConversationRecording
+  if (!path) return
+  ctx.state.activeConversationRecording = null
+  if (ctx.channel.isUp) await ctx.channel.stopLegRecording(path).catch((err) => ctx.log.warn({ err }, 'stop of the conversation recording failed; hangup closes it'))
+}
+
+/**
+ * Pause (for card data, PCI) masks every file of this call at once, so caller and agent
+ * are silenced together; the span is written into each sidecar for the QA console.
+ */
+export async function pauseRecordings(ctx: CallContext): Promise<boolean> {
+  if (ctx.state.pausedAtMs !== null || !ctx.channel.isUp) return false
+  await ctx.channel.maskRecordings()
+  ctx.state.pausedAtMs = Date.now()
+  return true
+}
+
+export async function resumeRecordings(ctx: CallContext): Promise<boolean> {
+  const startedMs = ctx.state.pausedAtMs
+  if (startedMs === null) return false
+  if (ctx.channel.isUp) await ctx.channel.unmaskRecordings()
+  ctx.state.pausedAtMs = null
+  await markPausedSpan(ctx, startedMs, Date.now())
+  return true
+}
+
+async function markPausedSpan(ctx: CallContext, fromMs: number, toMs: number): Promise<void> {
+  for (const id of ctx.state.recordingIds) {
+    const sidecar = await ctx.deps.spool.read(id)
+    if (!sidecar) continue
+    const t0 = Date.parse(sidecar.startedAt)
+    await ctx.deps.spool.update(id, { pausedSpans: [...sidecar.pausedSpans, { startMs: Math.max(0, fromMs - t0), endMs: toMs - t0 }] })
+  }
+}
+
+function mayRecord(ctx: CallContext): boolean {
+  const { deps, state } = ctx
+  const cfg = deps.config().recording
+  if (state.direction === 'internal' && !cfg.recordInternal) return false
+  if (state.direction === 'internal' && !deps.recordings.mayStartOptionalRecording()) {
+    ctx.log.warn('spool disk critical: optional internal-call recording not started')
+    return false
+  }
+  return true
+}
+
+/** The sidecar goes to the spool before FreeSWITCH writes a byte, so no file is ever unattributable. */
+async function openSpoolEntry(ctx: CallContext, legUuid: string, agentId: string | null): Promise<{ recordingId: string; wavPath: string }> {
+  const { deps, state } = ctx
+  const recordingId = randomUUID()
+  const wavPath = await deps.spool.open({
+    recordingId, callUuid: state.uuid, legUuid, direction: state.direction,
+    caller: state.caller, callee: state.did, did: state.did, clientId: state.clientId, agentId,
+    queueId: state.queueId, segment: state.segment, stereo: deps.config().recording.stereo, startedAt: new Date().toISOString(), stoppedAt: null, pausedSpans: [],
+  })
+  return { recordingId, wavPath }
 }
 
 /**
@@ -32,9 +101,12 @@ export async function startCallRecording(ctx: CallContext): Promise<void> {
  */
 export async function finishRecordings(ctx: CallContext): Promise<void> {
   const { deps, state } = ctx
+  if (state.pausedAtMs !== null) await markPausedSpan(ctx, state.pausedAtMs, Date.now()).catch(() => undefined)
   for (const id of state.recordingIds) {
     try {
-      await deps.spool.update(id, { stoppedAt: new Date().toISOString(), agentId: state.agentId, clientId: state.clientId, queueId: state.queueId })
+      // The call recording is attributed to whoever finally handled the call; a conversation file keeps its own agent.
+      const sidecar = await deps.spool.read(id)
+      await deps.spool.update(id, { stoppedAt: new Date().toISOString(), agentId: sidecar?.agentId ?? state.agentId, clientId: state.clientId, queueId: state.queueId })
       await deps.recordings.enqueue(id)
     } catch (err) {
       ctx.log.error({ err, recording_id: id }, 'could not hand the recording to the pipeline; the spool scanner will')

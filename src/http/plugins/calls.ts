@@ -1,0 +1,57 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { CallService } from '../../calls/call-service.ts'
+import type { CallSession } from '../../calls/call-session.ts'
+import { NotFoundError, SwitchboardError } from '../../errors.ts'
+
+const CallParams = {
+  type: 'object', additionalProperties: false, required: ['uuid'],
+  properties: { uuid: { type: 'string', format: 'uuid' } },
+} as const
+
+const CallSummary = {
+  type: 'object',
+  properties: {
+    uuid: { type: 'string' }, direction: { type: 'string' }, caller: { type: ['string', 'null'] }, did: { type: 'string' },
+    clientId: { type: ['string', 'null'] }, agentId: { type: ['string', 'null'] }, queueId: { type: ['string', 'null'] },
+    answeredAt: { type: ['string', 'null'] }, connectedAt: { type: ['string', 'null'] }, recordingPaused: { type: 'boolean' },
+    recordings: { type: 'integer' }, ivrPath: { type: 'array', items: { type: 'object', additionalProperties: true } },
+  },
+} as const
+
+/**
+ * Live call control on this node: the calls in progress, and pause/resume of a call's
+ * recordings while the caller reads out card data (PCI). An agent may only pause their
+ * own call; supervisors and admins any.
+ */
+export function callsRoutes(deps: { calls: CallService }) {
+  return async (app: FastifyInstance): Promise<void> => {
+    app.get('/api/calls/active', {
+      config: { roles: ['supervisor', 'admin'] },
+      schema: { tags: ['calls'], summary: 'Calls in progress on this node', response: { 200: { type: 'array', items: CallSummary } } },
+    }, async () => deps.calls.list().map((s) => s.summary()))
+
+    for (const action of ['pause', 'resume'] as const) {
+      app.post(`/api/calls/:uuid/recording/${action}`, {
+        config: { roles: ['agent', 'supervisor', 'admin'] },
+        schema: {
+          tags: ['calls'], summary: `${action === 'pause' ? 'Pause' : 'Resume'} every recording of a call in progress (card data)`,
+          params: CallParams, response: { 200: { type: 'object', properties: { changed: { type: 'boolean' }, call: CallSummary } } },
+        },
+      }, async (req: FastifyRequest<{ Params: { uuid: string } }>) => {
+        const session = ownCall(req, deps.calls.session(req.params.uuid), req.params.uuid)
+        const changed = action === 'pause' ? await session.pauseRecording() : await session.resumeRecording()
+        req.log.info({ call_uuid: req.params.uuid, action, changed, by: req.principal?.userId }, 'recording pause state changed')
+        return { changed, call: session.summary() }
+      })
+    }
+  }
+}
+
+function ownCall(req: FastifyRequest, session: CallSession | undefined, uuid: string): CallSession {
+  if (!session) throw new NotFoundError('call in progress', uuid)
+  const p = req.principal
+  if (p?.role === 'agent' && (!p.employeeId || session.summary().agentId !== p.employeeId)) {
+    throw new SwitchboardError('forbidden', 'agents may only control their own calls', 403)
+  }
+  return session
+}
