@@ -12,7 +12,7 @@
  *  - `loadActive` is what the server uses at start-up: the active version, or the config
  *    file when the table has none.
  */
-import type { Pool, PoolClient } from '../db/pool.ts'
+import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import { ConfigError, NotFoundError, SwitchboardError } from '../errors.ts'
 import { missingPromptFiles, validateSwitchboardFile, type SwitchboardFile } from './switchboard-file.ts'
@@ -243,20 +243,12 @@ export class ConfigVersions {
     return { config: null, kind: 'none', version: null }
   }
 
-  private async transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.opts.pool.connect()
-    try {
-      await client.query('BEGIN')
+  /** One activation at a time across every node: the transaction holds an advisory lock. */
+  private transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    return withTransaction(this.opts.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [ACTIVATION_LOCK])
-      const r = await fn(client)
-      await client.query('COMMIT')
-      return r
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined)
-      throw err
-    } finally {
-      client.release()
-    }
+      return fn(client)
+    })
   }
 
   private async switchTo(
