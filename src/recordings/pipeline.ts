@@ -38,6 +38,7 @@ export class RecordingPipeline {
   private runner: Runner | null = null
   private scanTimer: NodeJS.Timeout | null = null
   private scanning: Promise<void> | null = null
+  private stopping = false
   private readonly inFlight = new Set<string>()
   private diskLevel: DiskLevel = 'ok'
   private lastDisk = { freePercent: 100, freeBytes: 0 }
@@ -54,6 +55,7 @@ export class RecordingPipeline {
   get spool(): Spool { return this.deps.spool }
 
   async start(): Promise<void> {
+    this.stopping = false
     await this.deps.spool.init()
     const task: Task = async (payload, helpers) => this.runJob(payload as Payload, (p, runAt) =>
       helpers.addJob(TASK, p, { jobKey: p.id, runAt, maxAttempts: 3 }).then(() => undefined))
@@ -76,6 +78,7 @@ export class RecordingPipeline {
 
   /** Stop taking jobs and wait for the running ones to finish (graceful shutdown). */
   async stop(): Promise<void> {
+    this.stopping = true
     if (this.scanTimer) clearInterval(this.scanTimer)
     this.scanTimer = null
     await this.scanning
@@ -149,7 +152,7 @@ export class RecordingPipeline {
     try {
       const outcome = await processRecording(this.deps, p.id)
       this.m.processed.inc({ outcome })
-      if (outcome === 'busy') await reschedule(p, new Date(Date.now() + 5_000))
+      if (outcome === 'busy') await this.rescheduleDurably(p.id, () => reschedule(p, new Date(Date.now() + 5_000)))
     } catch (err) {
       // Anything but broken audio is transient (store or Postgres down, ffmpeg killed):
       // retry with capped exponential backoff, forever — the recording stays in the spool.
@@ -157,10 +160,30 @@ export class RecordingPipeline {
       this.m.failures.inc({ stage })
       const delaySec = Math.min(2 ** p.attempt, this.opts.maxRetryDelaySec)
       this.deps.log.warn({ err, recording_id: p.id, attempt: p.attempt, retry_in_s: delaySec }, 'recording not stored yet; will retry')
-      await reschedule({ id: p.id, attempt: p.attempt + 1 }, new Date(Date.now() + delaySec * 1000))
+      await this.rescheduleDurably(p.id, () => reschedule({ id: p.id, attempt: p.attempt + 1 }, new Date(Date.now() + delaySec * 1000)))
     } finally {
       end()
       this.inFlight.delete(p.id)
+    }
+  }
+
+  /**
+   * Postgres unreachable (the usual reason the job failed): do not give the job back to
+   * graphile-worker now — its fail/complete call would fail too, leave the job locked for
+   * hours (no scan touches a locked job) and reject unhandled. Wait until the follow-up
+   * job is written, i.e. until Postgres is back, unless the pipeline is stopping.
+   */
+  private async rescheduleDurably(id: string, reschedule: () => Promise<void>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await reschedule()
+        return
+      } catch (err) {
+        if (this.stopping) throw err
+        const delayMs = Math.min(500 * 2 ** attempt, Math.min(this.opts.maxRetryDelaySec, 5) * 1000)
+        if (attempt === 0) this.deps.log.warn({ err, recording_id: id }, 'cannot reschedule recording job (Postgres unreachable?); holding it until Postgres answers')
+        await new Promise((r) => setTimeout(r, delayMs))
+      }
     }
   }
 }
