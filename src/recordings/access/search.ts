@@ -121,16 +121,25 @@ export function toSummary(r: SummaryRow): RecordingSummary {
 }
 
 /** Build the WHERE clause; every value goes into `params`. Exported for EXPLAIN in the bench. */
-export function buildSearch(f: SearchFilters): { sql: string; params: unknown[]; limit: number } {
+export function buildSearch(f: SearchFilters, clientIdsOfPrefix?: string[]): { sql: string; params: unknown[]; limit: number } {
   const params: unknown[] = []
   const where: string[] = []
   const p = (v: unknown) => { params.push(v); return `$${params.length}` }
 
   if (f.clientId !== undefined) where.push(`r.client_id = ${p(f.clientId)}`)
-  if (f.clientName !== undefined) where.push(`r.client_id IN (SELECT c.id FROM clients c WHERE lower(c.name) LIKE ${p(likePrefix(f.clientName))})`)
+  // Selective lookups become the row source itself (fenced with OFFSET 0 / UNION ALL so the planner
+  // cannot turn them into a filter over a time-ordered scan of the whole table), then sorted.
+  let source = 'recordings r'
+  if (f.phone !== undefined) {
+    const ph = p(phoneOf(f.phone))
+    source = `(SELECT * FROM recordings WHERE caller = ${ph} UNION ALL SELECT * FROM recordings WHERE callee = ${ph} AND caller IS DISTINCT FROM ${ph}) r`
+  } else if (f.clientName !== undefined && clientIdsOfPrefix) {
+    source = `(SELECT * FROM recordings WHERE client_id = ANY(${p(clientIdsOfPrefix)}::text[]) OFFSET 0) r`
+  }
+  if (f.clientName !== undefined && clientIdsOfPrefix) where.push(`r.client_id = ANY(${p(clientIdsOfPrefix)}::text[])`)
+  else if (f.clientName !== undefined) where.push(`r.client_id IN (SELECT c.id FROM clients c WHERE lower(c.name) LIKE ${p(likePrefix(f.clientName))})`)
   if (f.inn !== undefined) where.push(`r.client_id IN (SELECT c.id FROM clients c WHERE c.inn = ${p(f.inn)})`)
   if (f.clientPhone !== undefined) where.push(`r.client_id IN (SELECT cp.client_id FROM client_phones cp WHERE cp.phone = ${p(phoneOf(f.clientPhone))})`)
-  if (f.phone !== undefined) { const ph = p(phoneOf(f.phone)); where.push(`(r.caller = ${ph} OR r.callee = ${ph})`) }
   if (f.agent !== undefined) where.push(`r.agent_id = ${p(f.agent)}`)
   if (f.queue !== undefined) where.push(`r.queue_id = ${p(f.queue)}`)
   if (f.did !== undefined) where.push(`r.did = ${p(phoneOf(f.did))}`)
@@ -159,7 +168,7 @@ export function buildSearch(f: SearchFilters): { sql: string; params: unknown[];
   // one extra row tells whether there is a next page
   const sql = `
     SELECT page.*, c.name AS client_name, e.name AS agent_name FROM (
-      SELECT ${SUMMARY_SELECT} FROM recordings r
+      SELECT ${SUMMARY_SELECT} FROM ${source}
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY r.created_at DESC, r.id DESC
       LIMIT ${p(limit + 1)}
@@ -176,8 +185,17 @@ function dateOf(s: string, name: string): Date {
   return d
 }
 
+/** Up to this many clients matched by a name prefix are resolved first and looked up by index, then sorted. */
+export const PREFIX_RESOLVE_MAX = 2_000
+
 export async function searchRecordings(pool: Pool, f: SearchFilters): Promise<SearchResult> {
-  const { sql, params, limit } = buildSearch(f)
+  let clientIds: string[] | undefined
+  if (f.clientName !== undefined) {
+    // a narrow prefix: fetch the few matching clients, then (client_id, created_at) index scans beat scanning time order
+    const r = await pool.query<{ id: string }>('SELECT id FROM clients WHERE lower(name) LIKE $1 LIMIT $2', [likePrefix(f.clientName), PREFIX_RESOLVE_MAX + 1])
+    if (r.rows.length <= PREFIX_RESOLVE_MAX) clientIds = r.rows.map((x) => x.id)
+  }
+  const { sql, params, limit } = buildSearch(f, clientIds)
   const rows = (await pool.query<SummaryRow>(sql, params)).rows
   const more = rows.length > limit
   const page = more ? rows.slice(0, limit) : rows
