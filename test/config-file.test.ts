@@ -47,6 +47,8 @@ t.test('minimal config gets every default', async t => {
   })
   t.equal(cfg.stats.serviceLevelSec, 20)
   t.equal(cfg.stats.minCountedTalkSec, 15)
+  t.same(cfg.gateways, { outbound: 'trunk', fmc: 'fmc', numberFormat: 'e164', ringSec: 60 })
+  t.same(cfg.fmc, { destinationFrom: 'request-uri', rejectCause: 'CALL_REJECTED', mobileFirst: [] })
   t.equal(cfg.queues[0].strategy, 'longest-idle')
   t.equal(input.routing, undefined, 'input is not mutated')
 })
@@ -115,6 +117,9 @@ const bad: Case[] = [
   ['caller id not E.164', c => { c.callerId = { default: '84951234567' } }, /^callerId\.default: must be E\.164/],
   ['caller id rule unknown field', c => { c.callerId = { default: '+74951234567', rules: [{ prefix: '+7383', callerId: '+73830000000' }] } }, /^callerId\.rules\[0\]\.prefix: unknown field/],
   ['recording format', c => { c.recording = { format: 'flac' } }, /^recording\.format: must be one of opus, mp3, wav/],
+  ['fmc destination from a variable without its name', c => { c.fmc = { destinationFrom: 'variable' } }, /^fmc\.variable: required when destinationFrom is variable/],
+  ['fmc destination source unknown', c => { c.fmc = { destinationFrom: 'to-header' } }, /^fmc\.destinationFrom: must be one of request-uri, diversion, history-info, variable/],
+  ['gateway name with a slash', c => { c.gateways = { outbound: 'trunk/evil' } }, /^gateways\.outbound: must be carrier gateway/],
   ['retention below minimum', c => { c.retention = { minimumDays: 90, policies: [{ callKind: 'internal', days: 30 }] } }, /^retention\.policies\[0\]\.days: 30 is below/],
   ['retention default below minimum', c => { c.retention = { minimumDays: 400 } }, /^retention\.defaultDays: 365 is below/],
   ['retention policy unknown queue', c => { c.retention = { policies: [{ queue: 'zz', days: 400 }] } }, /^retention\.policies\[0\]\.queue: unknown queue/],

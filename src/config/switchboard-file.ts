@@ -197,6 +197,28 @@ export const CallerIdSchema = Type.Object({
   rules: Type.Array(CallerIdRuleSchema, { default: [] }),
 }, strict)
 
+// ---------------------------------------------------------------- gateways, FMC (issues 7, 13)
+
+const GATEWAY_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'
+const fmcSources = () => [Type.Literal('request-uri'), Type.Literal('diversion'), Type.Literal('history-info'), Type.Literal('variable')]
+
+/** Where calls to numbers outside the PBX go: `sofia/gateway/<name>/<number>`. */
+export const GatewaysSchema = Type.Object({
+  outbound: Type.String({ pattern: GATEWAY_PATTERN, default: 'trunk', description: 'carrier gateway for desk-phone outbound and FMC mobile-originated calls' }),
+  fmc: Type.String({ pattern: GATEWAY_PATTERN, default: 'fmc', description: "mobile operator's FMC gateway: calls ringing a manager's mobile" }),
+  numberFormat: Type.Union([Type.Literal('e164'), Type.Literal('digits')], { default: 'e164', description: "'+73832000000' or '73832000000' in the dial string" }),
+  ringSec: PositiveInt(60, { maximum: 600, description: 'how long outbound, FMC and internal calls ring' }),
+}, { ...strict, default: {} })
+
+export const FmcDestinationSourceSchema = Type.Union(fmcSources())
+
+export const FmcSchema = Type.Object({
+  destinationFrom: Type.Union(fmcSources(), { default: 'request-uri', description: 'where the FMC trunk puts the number the manager dialled' }),
+  variable: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'channel variable holding the destination (destinationFrom: variable)' })),
+  rejectCause: Type.String({ pattern: '^[A-Z_]{3,40}$', default: 'CALL_REJECTED', description: 'hangup cause for calls from mobiles that are not in the directory' }),
+  mobileFirst: Type.Array(Type.String({ minLength: 1 }), { default: [], description: "employee ids whose calls ring their mobile through the FMC gateway" }),
+}, { ...strict, default: {} })
+
 // ---------------------------------------------------------------- recording, retention, stats, csat
 
 export const RecordingSchema = Type.Object({
@@ -256,6 +278,8 @@ export const SwitchboardFileSchema = Type.Object({
   queues: Type.Array(QueueSchema, { default: [] }),
   routing: RoutingSchema,
   callerId: Type.Optional(CallerIdSchema),
+  gateways: GatewaysSchema,
+  fmc: FmcSchema,
   recording: RecordingSchema,
   retention: RetentionSchema,
   stats: StatsSchema,
@@ -276,6 +300,9 @@ export type RoutingConfig = Static<typeof RoutingSchema>
 export type CallerIdConfig = Static<typeof CallerIdSchema>
 export type CallerIdRule = Static<typeof CallerIdRuleSchema>
 export type RecordingConfig = Static<typeof RecordingSchema>
+export type GatewaysConfig = Static<typeof GatewaysSchema>
+export type FmcConfig = Static<typeof FmcSchema>
+export type FmcDestinationSource = Static<typeof FmcDestinationSourceSchema>
 export type RetentionConfig = Static<typeof RetentionSchema>
 export type RetentionPolicyConfig = Static<typeof RetentionPolicySchema>
 export type StatsConfig = Static<typeof StatsSchema>
@@ -490,6 +517,9 @@ function semanticProblems(cfg: SwitchboardFile): Problem[] {
     p.push({ path: 'routing.blacklist.queue', message: 'required when treatment is queue' })
   }
   needQueue(r.afterHours.holidayQueue, 'routing.afterHours.holidayQueue')
+  if (cfg.fmc.destinationFrom === 'variable' && cfg.fmc.variable === undefined) {
+    p.push({ path: 'fmc.variable', message: 'required when destinationFrom is variable' })
+  }
 
   const ret = cfg.retention
   if (ret.defaultDays < ret.minimumDays) p.push({ path: 'retention.defaultDays', message: `${ret.defaultDays} is below retention.minimumDays (${ret.minimumDays})` })
