@@ -2,13 +2,14 @@ import type { CallChannel } from '../esl/call-channel.ts'
 import { normalizePhone } from '../crm/phone.ts'
 import { decideRoute } from '../routing/decide.ts'
 import type { CallFacts, RouteDecision } from '../routing/types.ts'
-import type { CallContext, CallDeps, CallState } from './context.ts'
+import type { CallContext, CallDeps, CallState, EmployeeCallDecision } from './context.ts'
 import { startCallRecording, finishRecordings, pauseRecordings, resumeRecordings } from './steps/record.ts'
 import { bridgeChain } from './steps/bridge-chain.ts'
 import { runQueue } from './steps/queue.ts'
 import { runIvr } from './steps/ivr.ts'
 import { afterHours } from './steps/after-hours.ts'
 import { askCsat } from './steps/csat.ts'
+import { employeeCallDirection, planEmployeeCall, runEmployeeCall } from './steps/outbound.ts'
 
 /** How long we wait after hangup for CHANNEL_HANGUP_COMPLETE (billsec, record_*) before closing anyway. */
 const HANGUP_COMPLETE_WAIT_MS = 5_000
@@ -76,7 +77,10 @@ export class CallSession {
     }
   }
 
-  private async decide(): Promise<RouteDecision> {
+  private async decide(): Promise<RouteDecision | EmployeeCallDecision> {
+    // Calls employees place (desk-phone outbound, internal, FMC) are not routed: see steps/outbound.ts.
+    const direction = employeeCallDirection(this.ctx.channel.channelData.vars)
+    if (direction) return planEmployeeCall(this.ctx, direction)
     const { deps, state } = this.ctx
     const cfg = deps.config()
     const directory = deps.directory()
@@ -112,7 +116,8 @@ export class CallSession {
     }
   }
 
-  private async execute(decision: RouteDecision): Promise<void> {
+  private async execute(decision: RouteDecision | EmployeeCallDecision): Promise<void> {
+    if ('direction' in decision) return runEmployeeCall(this.ctx, decision)
     const { channel, deps, state } = this.ctx
     if (decision.kind === 'reject') {
       state.outcome = 'rejected'

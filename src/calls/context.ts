@@ -7,6 +7,7 @@ import type { Clock, RouteDecision } from '../routing/types.ts'
 import type { CdrWriter } from './cdr.ts'
 import type { Spool } from '../recordings/spool.ts'
 import type { Pool } from '../db/pool.ts'
+import { mobileEndpoint, type FmcEndpointConfig } from '../fmc/endpoint.ts'
 
 /** What a call needs from the rest of Switchboard. Built once in server.ts, shared by every call. */
 export interface CallDeps {
@@ -34,7 +35,7 @@ export interface CallState {
   direction: 'inbound' | 'outbound' | 'internal' | 'fmc'
   clientId: string | null
   segment: 'A' | 'B' | 'C' | null
-  decision: RouteDecision | null
+  decision: RouteDecision | EmployeeCallDecision | null
   answeredAt: Date | null
   /** when a person (agent/manager) answered: talk time starts here */
   connectedAt: Date | null
@@ -52,6 +53,20 @@ export interface CallState {
   pausedAtMs: number | null
 }
 
+/**
+ * What Switchboard decided for a call an employee placed (desk-phone outbound, internal,
+ * FMC mobile-originated; issues 7 and 13): dial one endpoint, or refuse with a cause.
+ * Built by steps/outbound.ts and steps/internal.ts.
+ */
+export type EmployeeCallDecision = {
+  direction: 'outbound' | 'internal' | 'fmc'
+  reasons: string[]
+  sourceTag: null
+} & (
+  | { kind: 'dial'; endpoint: string; callerIdNumber: string | null; ringSec: number; calleeEmployeeId: string | null }
+  | { kind: 'refuse'; cause: string; reason: string }
+)
+
 export interface CallContext {
   channel: CallChannel
   deps: CallDeps
@@ -59,7 +74,11 @@ export interface CallContext {
   log: Logger
 }
 
-/** FreeSWITCH dial string of an employee's desk phone. */
-export function endpointOf(e: Employee): string | null {
-  return e.extension ? `user/${e.extension}` : null
+/**
+ * FreeSWITCH dial string of an employee: the desk phone, or the mobile through the FMC
+ * gateway for mobile-first employees (issue 7). Without `cfg`: the `fmc` gateway, and
+ * mobile-first means "has a mobile and no extension".
+ */
+export function endpointOf(e: Employee, cfg?: FmcEndpointConfig): string | null {
+  return mobileEndpoint(e, cfg) ?? (e.extension ? `user/${e.extension}` : null)
 }
