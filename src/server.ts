@@ -26,6 +26,10 @@ import { crmRoutes } from './crm/http.ts'
 import { ConfigVersions } from './config/versions.ts'
 import { configRoutes } from './config/http.ts'
 import { callsRoutes } from './http/plugins/calls.ts'
+import { recordingsRoutes } from './http/plugins/recordings.ts'
+import { clientsRoutes } from './http/plugins/clients.ts'
+import { auditRoutes } from './http/plugins/audit.ts'
+import { RetentionSweeperRunner } from './recordings/access/retention-sweeper.ts'
 import { systemClock } from './routing/types.ts'
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -141,6 +145,11 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     const eslAddr = await esl.listen()
     stops.push(() => calls.stop())
 
+    // Retention: expired recordings leave the object store (rows kept as 'deleted'); holds are never touched.
+    const sweeper = new RetentionSweeperRunner({ pool, store, log: log.child({ part: 'retention' }) }, { intervalSec: 3600, limit: 500 })
+    sweeper.start()
+    stops.push(() => sweeper.stop())
+
     const readiness: ReadinessCheck[] = [
       { name: 'postgres', check: async () => { await pool.query('SELECT 1'); return { ok: true } } },
       { name: 'object_store', check: async () => { await store.ping(); return { ok: true, detail: store.kind } } },
@@ -161,6 +170,9 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
         callsRoutes({ calls }),
         crmRoutes({ pool, log, config: () => config.current() }),
         configRoutes({ versions }),
+        recordingsRoutes({ pool, store, log: log.child({ part: 'recordings-api' }) }),
+        clientsRoutes({ pool }),
+        auditRoutes({ pool }),
       ],
     })
     const httpUrl = await http.listen({ port: env.PORT, host: env.HOST })

@@ -2,6 +2,7 @@
 // name the field, the dry run replays recorded calls through old and new config,
 // activate + rollback are audited, roles are enforced, the file is the fallback.
 import t from 'tap'
+import { verifyAuditChain } from '../src/recordings/access/audit.ts'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -129,6 +130,7 @@ t.test('propose → dry run → activate → propose → activate → rollback, 
     ['u-admin', 'config.rollback', 'config:1', ['routing.kindRoutes']],
   ])
   t.match(audit.rows[2].details, { version: 1, previousVersion: 2 })
+  t.match(await verifyAuditChain(db.pool), { ok: true }, 'config changes are links of the audit hash chain')
 })
 
 t.test('rollback walks back through the activation history', async (t) => {

@@ -13,6 +13,7 @@
  *    file when the table has none.
  */
 import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts'
+import { audit } from '../recordings/access/audit.ts'
 import type { Logger } from '../log.ts'
 import { ConfigError, NotFoundError, SwitchboardError } from '../errors.ts'
 import { missingPromptFiles, validateSwitchboardFile, type SwitchboardFile } from './switchboard-file.ts'
@@ -269,10 +270,11 @@ export class ConfigVersions {
     await client.query('UPDATE config_versions SET active = true, activated_at = now(), activated_by = $2 WHERE version = $1', [target.version, author])
     await client.query('INSERT INTO config_activations (version, previous_version, kind, actor) VALUES ($1, $2, $3, $4)',
       [target.version, kind === 'activate' ? current?.version ?? null : previousForHistory, kind, author])
-    await client.query(
-      `INSERT INTO audit_log (actor, action, subject, ip, details) VALUES ($1, $2, $3, $4, $5)`,
-      [author, `config.${kind}`, `config:${target.version}`, meta.ip ?? null,
-        JSON.stringify({ version: target.version, previousVersion: current?.version ?? null, changedPaths })])
+    // Through the hash chain like every other audit entry (a direct INSERT would break verification).
+    await audit(client, {
+      actor: author, action: `config.${kind}`, subject: `config:${target.version}`, ip: meta.ip ?? null,
+      details: { version: target.version, previousVersion: current?.version ?? null, changedPaths },
+    })
     await client.query('SELECT pg_notify($1, $2)', [CONFIG_CHANNEL, String(target.version)])
     return { version: target.version, previousVersion: current?.version ?? null, changedPaths, changed: true, config }
   }

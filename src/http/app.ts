@@ -9,6 +9,7 @@ import { metricsRoutes } from './plugins/metrics.ts'
 import { NotFoundError } from '../errors.ts'
 import type { Pool } from '../db/pool.ts'
 import { authPlugin } from './auth/plugin.ts'
+import { registerSecurity, DEFAULT_SECURITY, type SecurityOptions } from './security.ts'
 
 /** Every route with the roles it declares (null = none declared → refused for everyone). */
 export interface RouteInfo { method: string; url: string; roles: readonly string[] | 'public' | null }
@@ -22,6 +23,8 @@ export interface HttpDeps {
   pool: Pool
   registry: Registry
   readiness: ReadinessCheck[]
+  /** helmet headers and per-IP rate limit (DEFAULT_SECURITY when omitted) */
+  security?: SecurityOptions
   /** Resource plugins added by later parts (recordings, agents, stats…), each encapsulated. */
   plugins?: Array<(app: FastifyInstance) => Promise<void>>
 }
@@ -42,6 +45,9 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
   })
+
+  // Before any route: security headers and the rate limit apply to every one of them.
+  await registerSecurity(app, deps.security ?? DEFAULT_SECURITY)
 
   // The documentation is public; every other route must declare its roles (see auth/plugin.ts).
   const routes: RouteInfo[] = []
