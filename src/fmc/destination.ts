@@ -43,15 +43,18 @@ export function fmcDestination(facts: FmcChannelFacts, cfg: Pick<FmcConfig, 'des
 
 /**
  * First entry of a (possibly repeated) header. FreeSWITCH gives repeated headers as
- * `ARRAY::a|:b`; one header may also list entries separated by commas outside `<…>`.
+ * `ARRAY::a|:b`; one header may also list entries separated by commas outside `<…>` and quotes.
  * History-Info's first entry (index=1) is the original target.
  */
 export function firstEntry(header: string): string {
   const value = header.startsWith('ARRAY::') ? header.slice(7).split('|:')[0] : header
   let depth = 0
+  let quoted = false
   for (let i = 0; i < value.length; i++) {
     const c = value[i]
-    if (c === '<') depth++
+    if (c === '"') quoted = !quoted
+    else if (quoted) continue
+    else if (c === '<') depth++
     else if (c === '>') depth = Math.max(0, depth - 1)
     else if (c === ',' && depth === 0) return value.slice(0, i).trim()
   }
