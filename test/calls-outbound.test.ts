@@ -126,3 +126,14 @@ t.test('callee busy: the phone gets USER_BUSY, nothing recorded', async (t) => {
   const leg = await db.pool.query(`SELECT hangup_cause, answered_at FROM legs WHERE call_uuid = $1 AND party = 'callee'`, [call.uuid])
   t.same(leg.rows, [{ hangup_cause: 'USER_BUSY', answered_at: null }])
 })
+
+t.test('the extension the phone authenticated as wins over a caller id it made up', async (t) => {
+  const h = await startCallHarness(db, { employees, clients, at: AT })
+  t.teardown(() => h.close())
+  // Phone 1002 puts 1001 into From: the dialplan's switchboard_extension=${user_name} says 1002.
+  const call = h.sim.call({ callerIdNumber: '1001', destination: '83432223344', vars: { ...OUTBOUND, switchboard_extension: '1002' } })
+  await call.done
+  const cdr = await waitFor('CDR', () => callRow(call.uuid))
+  t.equal(cdr.agent_id, 'mgr-2', 'attributed to the authenticated extension')
+  t.equal(cdr.caller, '1002')
+})

@@ -11,7 +11,7 @@ export async function planInternal(ctx: CallContext): Promise<EmployeeCallDecisi
   const { channel, deps, state, log } = ctx
   const cfg = deps.config()
   const directory = deps.directory()
-  const fromExt = channel.channelData.callerIdNumber
+  const fromExt = callingExtension(channel.channelData)
   const toExt = channel.channelData.destination
   state.caller = fromExt || null
   state.did = toExt
@@ -28,6 +28,15 @@ export async function planInternal(ctx: CallContext): Promise<EmployeeCallDecisi
     log.info({ extension: fromExt }, 'internal call from a phone that is not in the employee directory')
   }
   return { kind: 'dial', direction: 'internal', reasons, sourceTag: null, endpoint, callerIdNumber: null, ringSec: cfg.gateways.ringSec, calleeEmployeeId: callee.id }
+}
+
+/**
+ * The extension a phone call comes from: the directory user the phone authenticated as
+ * (`switchboard_extension`, set by the shipped dialplan from `${user_name}`), else the
+ * caller id number — which the phone itself fills in.
+ */
+export function callingExtension(data: { callerIdNumber: string; vars: Readonly<Record<string, string>> }): string {
+  return data.vars.switchboard_extension || data.callerIdNumber
 }
 
 function refuse(ctx: CallContext, reason: string): EmployeeCallDecision {

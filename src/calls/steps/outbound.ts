@@ -7,7 +7,7 @@ import { gatewayDialString } from '../../fmc/endpoint.ts'
 import type { Employee } from '../../crm/directory.ts'
 import type { EslEvent } from '../../esl/event.ts'
 import { startConversationRecording, stopConversationRecording } from './record.ts'
-import { planInternal } from './internal.ts'
+import { callingExtension, planInternal } from './internal.ts'
 
 export type EmployeeCallDirection = EmployeeCallDecision['direction']
 
@@ -35,7 +35,7 @@ export async function planEmployeeCall(ctx: CallContext, direction: EmployeeCall
  */
 export async function planOutbound(ctx: CallContext): Promise<EmployeeCallDecision> {
   const { channel, deps, state } = ctx
-  const ext = channel.channelData.callerIdNumber
+  const ext = callingExtension(channel.channelData)
   state.caller = ext || null
   const employee = ext ? deps.directory().employeesByExtension.get(ext) : undefined
   if (!employee) {
