@@ -44,7 +44,8 @@ export class CallSession {
       state.decision = decision
       await this.ctx.deps.cdr.start({
         uuid: state.uuid, direction: state.direction, caller: state.caller ?? (channel.channelData.callerIdNumber || null),
-        callee: state.did, did: state.did, sourceTag: decision.sourceTag, clientId: state.clientId, startedAt, node: this.ctx.deps.node,
+        // For outbound and FMC calls the dialled number is the callee, not a DID of ours.
+        callee: state.did, did: state.direction === 'inbound' ? state.did : null, sourceTag: decision.sourceTag, clientId: state.clientId, startedAt, node: this.ctx.deps.node,
       })
       await this.ctx.deps.cdr.leg({ uuid: state.uuid, callUuid: state.uuid, party: 'caller', endpoint: channel.channelData.channelName || null, employeeId: null, startedAt, answeredAt: null, endedAt: null, hangupCause: null })
       log.info({ decision: decision.kind, reasons: decision.reasons, caller: state.caller, did: state.did }, 'call routed')
@@ -179,9 +180,7 @@ export class CallSession {
     const info = channel.hangupInfo
     const billsec = info?.billsec ?? (state.connectedAt ? Math.round((endedAt.getTime() - state.connectedAt.getTime()) / 1000) : 0)
     const talkSec = talkSeconds(state, info?.vars, endedAt)
-    const minTalk = deps.config().stats.minCountedTalkSec
-    // Seeds 000/002: internal calls never count; conversations shorter than the minimum are stored but not counted.
-    const counted = state.direction !== 'internal' && (state.connectedAt ? talkSec >= minTalk : state.outcome !== 'rejected')
+    const counted = isCounted(state, talkSec, deps.config().stats)
     if (!state.outcome) state.outcome = state.connectedAt ? 'answered' : state.answeredAt ? 'abandoned' : 'missed'
     await finishRecordings(this.ctx)
     await deps.cdr.leg({ uuid: state.uuid, callUuid: state.uuid, party: 'caller', endpoint: channel.channelData.channelName || null, employeeId: null, startedAt, answeredAt: state.answeredAt, endedAt, hangupCause: channel.hangupCause ?? info?.cause ?? null })
@@ -194,6 +193,18 @@ export class CallSession {
     log.info({ outcome: state.outcome, billsec, counted, agent_id: state.agentId, recordings: state.recordingIds.length }, 'call ended')
     channel.close()
   }
+}
+
+/**
+ * What statistics count (seeds 000, 002): conversations of at least minCountedTalkSec;
+ * inbound calls nobody answered (missed, abandoned: the centre's failures must show);
+ * never internal calls (unless configured), rejected calls, or unanswered outbound
+ * attempts (a dial attempt is not a conversation).
+ */
+function isCounted(state: CallState, talkSec: number, stats: { minCountedTalkSec: number; countInternal: boolean }): boolean {
+  if (state.direction === 'internal' && !stats.countInternal) return false
+  if (state.connectedAt) return talkSec >= stats.minCountedTalkSec
+  return state.direction === 'inbound' && state.outcome !== 'rejected'
 }
 
 /**

@@ -18,7 +18,8 @@ export async function bridgeChain(ctx: CallContext, targets: readonly DirectTarg
   for (const target of targets) {
     if (!channel.isUp) break
     const employee = deps.directory().employees.get(target.employeeId)
-    const endpoint = employee && endpointOf(employee)
+    const cfg = deps.config()
+    const endpoint = employee && endpointOf(employee, { gateways: cfg.gateways, fmc: cfg.fmc })
     if (!employee || !endpoint) { log.warn({ employee_id: target.employeeId }, 'target has no endpoint; skipped'); continue }
     if (deps.presence.get(employee.id) !== 'ready' || !(await claimSafely(ctx, employee.id))) {
       log.info({ employee_id: employee.id, state: deps.presence.get(employee.id) }, 'target not ready; skipped')
