@@ -267,6 +267,11 @@ t.test('kill -9 while transcoding: a fresh worker finishes every recording exact
   const w2 = await startWorker({ spool: spool.dir, store })
   await expectAllStored(t, 'transcoding', recs, spool, fsStoreView(store))
   await stopGracefully(w2)
+  // the start-up scan's 'replace' detached the dead worker's jobs (key cleared, attempts
+  // used up): when their lock expires in 4 h they will not run again
+  const left = await db.pool.query<{ key: string | null; spent: boolean }>(
+    `SELECT key, attempts >= max_attempts AS spent FROM graphile_worker.jobs WHERE payload->>'id' = ANY($1)`, [recs.map((r) => r.id)])
+  t.ok(left.rows.every((j) => j.key === null && j.spent), `the ${left.rowCount} job(s) left behind by the dead worker are spent and keyless`)
 })
 
 t.test('kill -9 during the upload, and after the upload before the row says stored (filesystem store)', async (t) => {
