@@ -162,6 +162,43 @@ t.test('a phone that moves to another client is reassigned and reported; dropped
   t.equal(again.phones.removed, 0)
 })
 
+t.test('an unchanged phone listed earlier in the file is still a duplicate for a later client (across batches)', async (t) => {
+  await importClients(text('client_id,name,phone\nu1,First,+74957770001\nu2,Second,+74957770002\n'), opts)
+  const runBefore = await db.pool.query(`SELECT import_run FROM client_phones WHERE phone = '+74957770001'`)
+  // u1 keeps its number (not rewritten), then u2 lists it in a later batch: first wins.
+  const csv = 'client_id,name,phone\nu1,First,+74957770001\nu2,Second,+74957770002\nu2,Second,+74957770001\n'
+  for (const batchSize of [1, 2, 100]) {
+    const r = await importClients(text(csv), { ...opts, batchSize })
+    t.same(codesByLine(r), ['4:duplicate_phone'], `batch size ${batchSize}`)
+    t.match(r.problems[0].message, /client u1/)
+    t.same(r.phones, { imported: 2, rejected: 1, reassigned: 0, removed: 0 })
+    const owners = await db.pool.query(`SELECT phone, client_id FROM client_phones WHERE client_id IN ('u1','u2') ORDER BY phone`)
+    t.same(owners.rows, [{ phone: '+74957770001', client_id: 'u1' }, { phone: '+74957770002', client_id: 'u2' }])
+  }
+  const runAfter = await db.pool.query(`SELECT import_run FROM client_phones WHERE phone = '+74957770001'`)
+  t.same(runAfter.rows, runBefore.rows, 'an unchanged phone is not rewritten')
+  // A changed client is written (updated_at moves); its dropped phone is pruned even in batches of one.
+  const before = await db.pool.query(`SELECT updated_at FROM clients WHERE id = 'u2'`)
+  const r = await importClients(text('client_id,name,phone\nu2,Second renamed,+74957770003\nu1,First,+74957770001\n'), { ...opts, batchSize: 1 })
+  t.same(r.phones, { imported: 2, rejected: 0, reassigned: 0, removed: 1 })
+  const u2 = await db.pool.query(`SELECT name, updated_at FROM clients WHERE id = 'u2'`)
+  t.equal(u2.rows[0].name, 'Second renamed')
+  t.ok(u2.rows[0].updated_at > before.rows[0].updated_at, 'updated_at moves when a field changes')
+  t.same((await db.pool.query(`SELECT phone FROM client_phones WHERE client_id = 'u2'`)).rows, [{ phone: '+74957770003' }])
+  t.equal(await count(`SELECT 1 FROM client_phones WHERE client_id = 'u1'`), 1)
+})
+
+t.test('values with tabs, backslashes and line breaks survive COPY', async (t) => {
+  const row = { client_id: 'w\\1', name: 'a\tb\\c\nd\re', attributes: { k: 'x\\y\tz' }, phone: '+74957770009' }
+  const r = await importClients(text(`${JSON.stringify(row)}\n`), opts)
+  t.equal(r.rows.imported, 1)
+  const w = await db.pool.query(`SELECT name, attributes FROM clients WHERE id = $1`, ['w\\1'])
+  t.same(w.rows[0], { name: 'a\tb\\c\nd\re', attributes: { k: 'x\\y\tz' } })
+  const store = new DirectoryStore({ pool: db.pool, databaseUrl: db.url, log, config: () => config })
+  const { snapshot } = await store.load()
+  t.equal(snapshot.clientIdByPhone('+74957770009'), 'w\\1', 'the directory reads the escaped client id back')
+})
+
 t.test('a malformed file fails with its line and the run is recorded as failed', async (t) => {
   await t.rejects(importClients(text('{"client_id":"z1","phone":"+74953330001"}\n{"client_id": oops}\n'), opts), { code: 'import_invalid', details: { line: 2 } })
   const run = await db.pool.query(`SELECT state, report->>'error' AS error FROM import_runs ORDER BY id DESC LIMIT 1`)

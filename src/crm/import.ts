@@ -4,8 +4,9 @@
  *
  * Input is streamed — CSV (own parser: quotes, "" escapes, CRLF, BOM, `;`/`,`/tab
  * detection), JSON Lines or one JSON array — and written in batches, one transaction per
- * batch (multi-row upserts through `unnest` arrays: one round trip and four parameters
- * per batch whatever its size). At most one batch of rows is in memory.
+ * batch: clients are `COPY`ed into temp staging tables and merged with set-based upserts
+ * that write only new or changed rows (see `importClients`). At most one batch of rows is
+ * in memory.
  *
  * Semantics:
  *  - Upsert by client id: the newest import wins for every field; clients absent from the
@@ -22,7 +23,9 @@
  *    import is idempotent, re-run it after fixing the file.
  *  - After the run, `NOTIFY switchboard_directory, '<run id>'` so every node reloads.
  */
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { from as copyFrom } from 'pg-copy-streams'
 import { IANAZone } from 'luxon'
 import type { Pool, PoolClient } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
@@ -600,7 +603,7 @@ export interface ImportOptions {
   defaultRegion: string
   /** The switchboard config: its offices are synced into `offices` for employees. */
   config?: SwitchboardFile
-  /** Rows per transaction (default 5,000). */
+  /** Rows per transaction (default 20,000). */
   batchSize?: number
   maxBytes?: number
   /** Who started it (user id, 'cli'); stored with the run. */
@@ -685,138 +688,216 @@ interface BatchClient {
  * Import clients and their phones. `input` is any byte/text stream (file, HTTP body).
  * Returns the report; throws ImportFormatError / ImportTooLargeError / ImportBusyError
  * (and database errors) — batches committed before the error stay.
+ *
+ * Per batch, in one transaction: the validated rows are `COPY`ed into session temp
+ * tables (staging, emptied at every commit) and merged with set-based statements that
+ * write only what changed — new rows, and rows whose fields differ (`IS DISTINCT FROM`):
+ * re-importing an unchanged file reads but writes nothing. `clients.import_run` /
+ * `client_phones.import_run` name the run that last inserted or changed the row; two more
+ * temp tables live for the whole run: the client ids of the file and the phones it listed
+ * that were already in place (not rewritten, so not stamped). Together they tell a phone
+ * listed for another client earlier in the file (a duplicate, even across batches) from
+ * one held since an earlier import (it moves), and which phones the prune removes. The
+ * temp tables are dropped at the end; nothing of a run outlives its connection.
  */
 export async function importClients(input: Readable | AsyncIterable<Chunk>, opts: ImportOptions): Promise<ImportReport> {
-  const batchSize = opts.batchSize ?? 5000
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE
   return withImportRun('clients', opts, async (client, b) => {
-    const runId = b.report.runId
     const r = b.report
     const mgr = await client.query<{ id: string }>('SELECT id FROM employees')
     const managers = new Set(mgr.rows.map((x) => x.id))
+    await createRunTables(client)
+    try {
+      let batch = new Map<string, BatchClient>()
+      let owners = new Map<string, string>() // phone → client id within the batch
+      let rowsInBatch = 0
+      let pending: Promise<void> | null = null
+      const writer: { failed?: { err: unknown } } = {}
+      const check = (): void => { if (writer.failed) throw writer.failed.err }
 
-    let batch = new Map<string, BatchClient>()
-    let owners = new Map<string, string>() // phone → client id within the batch
-    let rowsInBatch = 0
-    let pending: Promise<void> | null = null
-    const writer: { failed?: { err: unknown } } = {}
-    const check = (): void => { if (writer.failed) throw writer.failed.err }
-
-    const flush = (clients: Map<string, BatchClient>): Promise<void> =>
-      writeClientBatch(client, runId, clients, b).then(() => undefined)
-
-    for await (const rec of readRecords(input as AsyncIterable<Chunk>, {
-      maxBytes: opts.maxBytes,
-      onFormat: (format, delimiter) => { r.format = format; if (delimiter) r.delimiter = delimiter },
-    })) {
-      check()
-      r.rows.read++
-      const row = toClientRow(rec, managers)
-      if ('code' in row) { r.rows.rejected++; b.problem(row); continue }
-      r.rows.imported++
-      let entry = batch.get(row.id)
-      if (entry) entry.row = { ...row, attributes: { ...entry.row.attributes, ...row.attributes } }
-      else { entry = { row, phones: new Map() }; batch.set(row.id, entry) }
-      for (const raw of row.phones) {
-        const e164 = normalizePhone(raw, opts.defaultRegion)
-        if (e164 === null) {
-          r.phones.rejected++
-          b.problem({ line: row.line, id: row.id, code: 'bad_phone', field: 'phone', value: raw.slice(0, 64), message: `${JSON.stringify(raw.slice(0, 64))} is not a phone number`, rejected: 'phone' })
-          continue
-        }
-        const owner = owners.get(e164)
-        if (owner !== undefined && owner !== row.id) {
-          r.phones.rejected++
-          b.problem({ line: row.line, id: row.id, code: 'duplicate_phone', field: 'phone', value: e164, message: `${e164} is already listed for client ${owner} earlier in the file`, rejected: 'phone' })
-          continue
-        }
-        owners.set(e164, row.id)
-        if (!entry.phones.has(e164)) entry.phones.set(e164, row.line)
-      }
-      if (++rowsInBatch >= batchSize) {
-        if (pending) await pending
+      for await (const rec of readRecords(input as AsyncIterable<Chunk>, {
+        maxBytes: opts.maxBytes,
+        onFormat: (format, delimiter) => { r.format = format; if (delimiter) r.delimiter = delimiter },
+      })) {
         check()
-        const full = batch
-        batch = new Map()
-        owners = new Map()
-        rowsInBatch = 0
-        // Parse the next batch while Postgres writes this one.
-        pending = flush(full).catch((err) => { writer.failed = { err } })
+        r.rows.read++
+        const row = toClientRow(rec, managers)
+        if ('code' in row) { r.rows.rejected++; b.problem(row); continue }
+        r.rows.imported++
+        let entry = batch.get(row.id)
+        if (entry) entry.row = { ...row, attributes: { ...entry.row.attributes, ...row.attributes } }
+        else { entry = { row, phones: new Map() }; batch.set(row.id, entry) }
+        for (const raw of row.phones) {
+          const e164 = normalizePhone(raw, opts.defaultRegion)
+          if (e164 === null) {
+            r.phones.rejected++
+            b.problem({ line: row.line, id: row.id, code: 'bad_phone', field: 'phone', value: raw.slice(0, 64), message: `${JSON.stringify(raw.slice(0, 64))} is not a phone number`, rejected: 'phone' })
+            continue
+          }
+          const owner = owners.get(e164)
+          if (owner !== undefined && owner !== row.id) {
+            r.phones.rejected++
+            b.problem({ line: row.line, id: row.id, code: 'duplicate_phone', field: 'phone', value: e164, message: `${e164} is already listed for client ${owner} earlier in the file`, rejected: 'phone' })
+            continue
+          }
+          owners.set(e164, row.id)
+          if (!entry.phones.has(e164)) entry.phones.set(e164, row.line)
+        }
+        if (++rowsInBatch >= batchSize) {
+          if (pending) await pending
+          check()
+          const full = batch
+          batch = new Map()
+          owners = new Map()
+          rowsInBatch = 0
+          // Parse the next batch while Postgres writes this one.
+          pending = writeClientBatch(client, full, b).catch((err) => { writer.failed = { err } })
+        }
       }
-    }
-    if (pending) await pending
-    check()
-    if (batch.size > 0) await flush(batch)
+      if (pending) await pending
+      check()
+      if (batch.size > 0) await writeClientBatch(client, batch, b)
 
-    if (opts.prunePhones ?? true) {
-      const del = await client.query(
-        `DELETE FROM client_phones p USING clients c
-          WHERE c.id = p.client_id AND c.import_run = $1 AND p.import_run IS DISTINCT FROM $1`, [runId])
-      r.phones.removed = del.rowCount ?? 0
+      if (opts.prunePhones ?? true) {
+        // Statistics for the planner: a nightly full file (hash joins) and a small
+        // partial one (index probes per listed client) want different plans.
+        await client.query('ANALYZE crm_run_clients, crm_run_phones')
+        const del = await client.query(
+          `DELETE FROM client_phones p
+            WHERE p.client_id IN (SELECT id FROM crm_run_clients)
+              AND p.import_run IS DISTINCT FROM $1
+              AND NOT EXISTS (SELECT 1 FROM crm_run_phones l WHERE l.phone = p.phone)`, [r.runId])
+        r.phones.removed = del.rowCount ?? 0
+      }
+    } finally {
+      // The connection goes back to the pool: leave no run state on it.
+      await client.query('DROP TABLE IF EXISTS crm_stage_clients, crm_stage_phones, crm_run_clients, crm_run_phones').catch(() => undefined)
     }
   })
 }
 
-async function writeClientBatch(client: PoolClient, runId: number, batch: Map<string, BatchClient>, b: ReportBuilder): Promise<void> {
+/** Rows per transaction: big enough that per-batch round trips vanish, small enough to stay light in memory. */
+const DEFAULT_BATCH_SIZE = 20_000
+
+async function createRunTables(client: PoolClient): Promise<void> {
+  // Local buffers for the run tables (tens of MB for 1 M phones); only possible before the
+  // session first touches a temp table, so a pooled connection that already did keeps its setting.
+  await client.query(`SET temp_buffers = '128MB'`).catch(() => undefined)
+  await client.query(`
+    CREATE TEMP TABLE IF NOT EXISTS crm_stage_clients (
+      id text NOT NULL, name text NOT NULL, inn text, segment text, kind text NOT NULL, region text, tz text,
+      manager text, attributes jsonb NOT NULL) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS crm_stage_phones (phone text NOT NULL, client_id text NOT NULL, line integer NOT NULL) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS crm_run_clients (id text NOT NULL);
+    CREATE TEMP TABLE IF NOT EXISTS crm_run_phones (phone text PRIMARY KEY);
+    TRUNCATE crm_run_clients, crm_run_phones;`)
+}
+
+/** A value in COPY's text format: `\N` for NULL; backslash, tab, CR and LF escaped. */
+const COPY_SPECIAL = /[\\\t\n\r]/
+const COPY_SPECIAL_G = /[\\\t\n\r]/g
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
+function copyValue(v: string | null): string {
+  if (v === null) return '\\N'
+  return COPY_SPECIAL.test(v) ? v.replace(COPY_SPECIAL_G, (c) => COPY_ESCAPES[c]) : v
+}
+
+async function copyIn(client: PoolClient, sql: string, lines: string[]): Promise<void> {
+  if (lines.length === 0) return
+  const CHUNK = 2000
+  function* chunks(): Generator<Buffer> {
+    for (let i = 0; i < lines.length; i += CHUNK) yield Buffer.from(lines.slice(i, i + CHUNK).join(''))
+  }
+  await pipeline(Readable.from(chunks(), { objectMode: false }), client.query(copyFrom(sql)))
+}
+
+const CLIENT_FIELDS = ['name', 'inn', 'segment', 'kind', 'region', 'tz', 'assigned_manager_id', 'attributes'] as const
+const CLIENT_DIFFERS = `(c.${CLIENT_FIELDS.join(', c.')}) IS DISTINCT FROM (s.name, s.inn, s.segment, s.kind, s.region, s.tz, s.manager, s.attributes)`
+
+async function writeClientBatch(client: PoolClient, batch: Map<string, BatchClient>, b: ReportBuilder): Promise<void> {
   const r = b.report
-  const n = batch.size
-  const ids: string[] = new Array(n); const names: string[] = new Array(n); const inns: Array<string | null> = new Array(n)
-  const segs: Array<string | null> = new Array(n); const kinds: string[] = new Array(n); const regions: Array<string | null> = new Array(n)
-  const tzs: Array<string | null> = new Array(n); const mgrs: Array<string | null> = new Array(n); const attrs: string[] = new Array(n)
-  const phones: string[] = []
-  const phoneClients: string[] = []
-  const phoneLines: number[] = []
-  let i = 0
-  for (const { row, phones: ph } of batch.values()) {
-    ids[i] = row.id; names[i] = row.name; inns[i] = row.inn; segs[i] = row.segment; kinds[i] = row.kind
-    regions[i] = row.region; tzs[i] = row.tz; mgrs[i] = row.managerId; attrs[i] = JSON.stringify(row.attributes)
-    i++
-    for (const [p, line] of ph) { phones.push(p); phoneClients.push(row.id); phoneLines.push(line) }
+  const runId = r.runId
+  const clientLines: string[] = []
+  const phoneLines: string[] = []
+  const lineOf = new Map<string, number>() // phone → its line, for the report
+  for (const { row, phones } of batch.values()) {
+    const id = copyValue(row.id)
+    clientLines.push(`${id}\t${copyValue(row.name)}\t${copyValue(row.inn)}\t${copyValue(row.segment)}\t${row.kind}\t${copyValue(row.region)}\t${copyValue(row.tz)}\t${copyValue(row.managerId)}\t${copyValue(JSON.stringify(row.attributes))}\n`)
+    for (const [p, line] of phones) { phoneLines.push(`${p}\t${id}\t${line}\n`); lineOf.set(p, line) }
   }
   await inTransaction(client, async () => {
+    // The import is the only writer of these tables (and one run at a time holds the
+    // advisory lock); the table locks make that a guarantee for the batch, so "update what
+    // changed, insert what is new" is an exact upsert without ON CONFLICT's speculative
+    // insertion. Readers (calls, the directory load, the API) are not blocked.
+    await client.query('LOCK TABLE clients, client_phones IN SHARE ROW EXCLUSIVE MODE')
+    // Batches are small next to the tables: probe the primary keys row by row rather than
+    // hash whole tables (the temp tables have no statistics to tell the planner so).
+    await client.query('SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off')
+    await copyIn(client, 'COPY crm_stage_clients FROM STDIN', clientLines)
+    // Only changed and new clients are written: an unchanged row costs one index probe.
+    await client.query(
+      `UPDATE clients c SET
+         name = s.name, inn = s.inn, segment = s.segment, kind = s.kind, region = s.region, tz = s.tz,
+         assigned_manager_id = s.manager, attributes = s.attributes, import_run = $1, updated_at = now()
+        FROM crm_stage_clients s
+       WHERE c.id = s.id AND ${CLIENT_DIFFERS}`, [runId])
     await client.query(
       `INSERT INTO clients (id, name, inn, segment, kind, region, tz, assigned_manager_id, attributes, import_run)
-       SELECT id, name, inn, segment, kind, region, tz, mgr, attrs::jsonb, $10
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-           AS x(id, name, inn, segment, kind, region, tz, mgr, attrs)
-       ON CONFLICT (id) DO UPDATE SET
-         name = EXCLUDED.name, inn = EXCLUDED.inn, segment = EXCLUDED.segment, kind = EXCLUDED.kind,
-         region = EXCLUDED.region, tz = EXCLUDED.tz, assigned_manager_id = EXCLUDED.assigned_manager_id,
-         attributes = EXCLUDED.attributes, import_run = EXCLUDED.import_run,
-         updated_at = CASE WHEN (clients.name, clients.inn, clients.segment, clients.kind, clients.region, clients.tz,
-                                 clients.assigned_manager_id, clients.attributes)
-                            IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.inn, EXCLUDED.segment, EXCLUDED.kind, EXCLUDED.region,
-                                 EXCLUDED.tz, EXCLUDED.assigned_manager_id, EXCLUDED.attributes)
-                           THEN now() ELSE clients.updated_at END`,
-      [ids, names, inns, segs, kinds, regions, tzs, mgrs, attrs, runId])
-    r.records += n
-    if (phones.length === 0) return
-    // Who owns these numbers now? Another client from this run = duplicate in the file;
-    // from an earlier run = the number moved (newest import wins).
-    const existing = await client.query<{ phone: string; client_id: string; import_run: number | null }>(
-      'SELECT phone, client_id, import_run FROM client_phones WHERE phone = ANY($1::text[])', [phones])
-    const keep = new Array<boolean>(phones.length).fill(true)
-    if (existing.rows.length > 0) {
-      const byPhone = new Map(existing.rows.map((e) => [e.phone, e]))
-      for (let k = 0; k < phones.length; k++) {
-        const e = byPhone.get(phones[k])
-        if (!e || e.client_id === phoneClients[k]) continue
-        if (Number(e.import_run) === runId) {
-          keep[k] = false
+       SELECT s.id, s.name, s.inn, s.segment, s.kind, s.region, s.tz, s.manager, s.attributes, $1
+         FROM crm_stage_clients s
+        WHERE NOT EXISTS (SELECT 1 FROM clients c WHERE c.id = s.id)
+        ORDER BY s.id`, [runId])
+    await client.query('INSERT INTO crm_run_clients SELECT id FROM crm_stage_clients')
+    r.records += batch.size
+    if (phoneLines.length === 0) return
+    await copyIn(client, 'COPY crm_stage_phones FROM STDIN', phoneLines)
+    // Numbers another client holds: listed for it earlier in this run (written by this
+    // run, or listed unchanged) = duplicate in the file; held from before = it moves to
+    // the new client (newest import wins).
+    const taken = await client.query<{ phone: string; client_id: string; owner: string; listed: boolean }>(
+      `SELECT s.phone, s.client_id, p.client_id AS owner,
+              (p.import_run IS NOT DISTINCT FROM $1 OR EXISTS (SELECT 1 FROM crm_run_phones l WHERE l.phone = s.phone)) AS listed
+         FROM crm_stage_phones s JOIN client_phones p ON p.phone = s.phone
+        WHERE p.client_id <> s.client_id`, [runId])
+    let accepted = phoneLines.length
+    let moved = 0
+    if (taken.rows.length > 0) {
+      const dups: string[] = []
+      for (const t of taken.rows) {
+        const line = lineOf.get(t.phone) ?? 0
+        if (t.listed) {
+          dups.push(t.phone)
           r.phones.rejected++
-          b.problem({ line: phoneLines[k], id: phoneClients[k], code: 'duplicate_phone', field: 'phone', value: phones[k], message: `${phones[k]} is already listed for client ${e.client_id} earlier in the file`, rejected: 'phone' })
+          b.problem({ line, id: t.client_id, code: 'duplicate_phone', field: 'phone', value: t.phone, message: `${t.phone} is already listed for client ${t.owner} earlier in the file`, rejected: 'phone' })
         } else {
-          b.move({ line: phoneLines[k], phone: phones[k], from: e.client_id, to: phoneClients[k] })
+          moved++
+          b.move({ line, phone: t.phone, from: t.owner, to: t.client_id })
         }
       }
+      if (dups.length > 0) {
+        await client.query('DELETE FROM crm_stage_phones WHERE phone = ANY($1::text[])', [dups])
+        accepted -= dups.length
+      }
     }
-    const ps = keep.every(Boolean) ? phones : phones.filter((_, k) => keep[k])
-    const cs = ps === phones ? phoneClients : phoneClients.filter((_, k) => keep[k])
+    if (moved > 0) {
+      await client.query(
+        `UPDATE client_phones p SET client_id = s.client_id, import_run = $1
+           FROM crm_stage_phones s WHERE p.phone = s.phone AND p.client_id <> s.client_id`, [runId])
+    }
+    // Numbers the client already had are not rewritten; the run remembers them (for
+    // duplicates in later batches and for the prune). Numbers this run writes carry its id.
+    await client.query(
+      `INSERT INTO crm_run_phones
+       SELECT s.phone FROM crm_stage_phones s JOIN client_phones p ON p.phone = s.phone
+        WHERE p.import_run IS DISTINCT FROM $1
+       ON CONFLICT (phone) DO NOTHING`, [runId])
     await client.query(
       `INSERT INTO client_phones (phone, client_id, import_run)
-       SELECT phone, client_id, $3 FROM unnest($1::text[], $2::text[]) AS x(phone, client_id)
-       ON CONFLICT (phone) DO UPDATE SET client_id = EXCLUDED.client_id, import_run = EXCLUDED.import_run`,
-      [ps, cs, runId])
-    r.phones.imported += ps.length
+       SELECT s.phone, s.client_id, $1 FROM crm_stage_phones s
+        WHERE NOT EXISTS (SELECT 1 FROM client_phones p WHERE p.phone = s.phone)
+        ORDER BY s.phone`, [runId])
+    r.phones.imported += accepted
   })
 }
 
