@@ -14,10 +14,13 @@
  * keeps serving calls throughout; a failed load is logged and retried on the next signal.
  */
 import pg from 'pg'
+import { StringDecoder } from 'node:string_decoder'
 import type { Pool } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import type { SwitchboardFile } from '../config/switchboard-file.ts'
-import { buildDirectory, type ClientInput, type CounterpartyKind, type DirectorySnapshot, type Employee, type EmployeeRole, type Segment } from './directory.ts'
+import { to as copyTo } from 'pg-copy-streams'
+import { buildDirectory, DirectorySnapshot, type Client, type CounterpartyKind, type Employee, type EmployeeRole, type Group, type OfficeRef, type Segment } from './directory.ts'
+import { PhoneIndex, type PhoneEntry } from './phone-index.ts'
 import { DIRECTORY_CHANNEL } from './import.ts'
 
 export interface DirectoryStoreOptions {
@@ -131,8 +134,9 @@ export class DirectoryStore {
     const pageSize = this.opts.pageSize ?? 50_000
     const unidentified: Segment = cfg.routing.unidentifiedSegment === 'none' ? 'C' : cfg.routing.unidentifiedSegment
     const client = await this.opts.pool.connect()
-    const clients = new Map<string, ClientInput>()
+    const clients = new Map<string, Client>()
     const employees: Employee[] = []
+    const entries: PhoneEntry[] = []
     let phones = 0
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
@@ -157,7 +161,7 @@ export class DirectoryStore {
       for (;;) {
         const page = await client.query({ text: `FETCH ${pageSize} FROM dir_clients`, rowMode: 'array' })
         for (const r of page.rows as Array<Array<string | null>>) {
-          const c: ClientInput = { id: r[0] as string, name: r[1] as string, segment: (r[3] as Segment | null) ?? unidentified, kind: r[4] as CounterpartyKind, phones: [] }
+          const c: Client = { id: r[0] as string, name: r[1] as string, segment: (r[3] as Segment | null) ?? unidentified, kind: r[4] as CounterpartyKind }
           if (r[2] !== null) c.inn = r[2]
           if (r[5] !== null) c.region = r[5]
           if (r[6] !== null) c.tz = r[6]
@@ -168,14 +172,26 @@ export class DirectoryStore {
         if (page.rows.length < pageSize) break
       }
       await client.query('CLOSE dir_clients')
-      await client.query('DECLARE dir_phones NO SCROLL CURSOR FOR SELECT phone, client_id FROM client_phones')
-      for (;;) {
-        const page = await client.query({ text: `FETCH ${pageSize} FROM dir_phones`, rowMode: 'array' })
-        for (const r of page.rows as Array<[string, string]>) {
-          const c = clients.get(r[1])
-          if (c) { c.phones.push(r[0]); phones++ }
+      // Phones: the bulk of the rows, two short columns — streamed with COPY (no per-row
+      // result objects) straight into the phone index entries. They are E.164 already
+      // (normalised by the import); PhoneIndex.build counts anything else as rejected.
+      const stream = client.query(copyTo('COPY (SELECT phone, client_id FROM client_phones) TO STDOUT'))
+      const utf8 = new StringDecoder('utf8') // a chunk may end inside a character
+      let carry = ''
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        const text = carry + utf8.write(chunk)
+        let pos = 0
+        for (;;) {
+          const nl = text.indexOf('\n', pos)
+          if (nl < 0) break
+          const tab = text.indexOf('\t', pos)
+          const e164 = text.slice(pos, tab)
+          let clientId = text.slice(tab + 1, nl)
+          if (clientId.includes('\\')) clientId = unescapeCopy(clientId)
+          pos = nl + 1
+          if (clients.has(clientId)) { entries.push({ e164, clientId }); phones++ }
         }
-        if (page.rows.length < pageSize) break
+        carry = text.slice(pos)
       }
       await client.query('COMMIT')
     } catch (err) {
@@ -184,10 +200,7 @@ export class DirectoryStore {
     } finally {
       client.release()
     }
-    const snapshot = buildDirectory(
-      { clients: clients.values(), employees, groups: cfg.groups, offices: cfg.offices },
-      { defaultRegion: cfg.defaultRegion },
-    )
+    const snapshot = assemble(clients, entries, employees, cfg)
     return { snapshot, stats: { clients: clients.size, phones, employees: employees.length, ms: Math.round(performance.now() - t0), trigger } }
   }
 
@@ -248,4 +261,37 @@ export class DirectoryStore {
 
   /** True while the LISTEN connection is up (health checks, tests). */
   get listening(): boolean { return this.listenClient !== null }
+}
+
+/** COPY text format escapes (`\\`, `\t`, `\n`, `\r`, …) back to characters. */
+function unescapeCopy(v: string): string {
+  return v.replace(/\\(.)/g, (_, c: string) => (c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : c === 'b' ? '\b' : c === 'f' ? '\f' : c === 'v' ? '\v' : c))
+}
+
+/**
+ * The snapshot from loaded rows in one pass: clients as read (no copies), the phone index
+ * built straight from (E.164, client) pairs; employees, groups and offices (small) go
+ * through `buildDirectory`, which also normalises mobiles and checks the references.
+ */
+function assemble(clients: Map<string, Client>, entries: PhoneEntry[], employees: Employee[], cfg: SwitchboardFile): DirectorySnapshot {
+  const base = buildDirectory({ clients: [], employees, groups: cfg.groups, offices: cfg.offices }, { defaultRegion: cfg.defaultRegion })
+  const phones = PhoneIndex.build(entries)
+  const warnings = [...base.stats.warnings]
+  for (const c of clients.values()) {
+    if (c.assignedManagerId !== undefined && !base.employees.has(c.assignedManagerId) && warnings.length < 1000) {
+      warnings.push(`client ${c.id}: assigned manager ${c.assignedManagerId} is not in the directory`)
+    }
+  }
+  const phoneStats = phones.stats()
+  return new DirectorySnapshot({
+    clients, phones,
+    employees: base.employees as Map<string, Employee>,
+    groups: base.groups as Map<string, Group>,
+    offices: base.offices as Map<string, OfficeRef>,
+    builtAt: new Date(),
+    stats: {
+      clients: clients.size, employees: base.employees.size, groups: base.groups.size, phones: phoneStats,
+      rejectedPhones: base.stats.rejectedPhones, rejectedPhoneCount: base.stats.rejectedPhoneCount + phoneStats.rejected, warnings,
+    },
+  })
 }
