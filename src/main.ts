@@ -10,6 +10,11 @@ import { SwitchboardError } from './errors.ts'
  */
 const log = createLogger(process.env.LOG_LEVEL ?? 'info')
 
+// A call server must not die because a library lost its database connection in a way
+// nobody awaited (seen with graphile-worker during a Postgres outage): log it loudly and
+// keep serving calls; the parts recover through their own retries and the spool scanner.
+process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled promise rejection (kept running)'))
+
 try {
   const sb = await startSwitchboard(process.env, log)
   let stopping = false

@@ -48,6 +48,17 @@ t.test('filesystem store', async (t) => {
   t.equal(await store.setLegalHold(), false, 'object lock not supported, reported as such')
   await t.rejects(store.put('calls/short.opus', Readable.from([Buffer.from('abc')]), 10, {}, 'audio/ogg'), /size mismatch/, 'a short body is refused')
   t.equal(await store.stat('calls/short.opus'), null, 'and leaves no object behind')
+
+  // A temporary file left by a killed upload is cleaned at the next start; a fresh one is not.
+  const { writeFile, utimes, readdir } = await import('node:fs/promises')
+  const stale = path.join(dir, '.tmp', 'killed-upload')
+  const fresh = path.join(dir, '.tmp', 'running-upload')
+  await writeFile(stale, 'x')
+  await writeFile(fresh, 'y')
+  const twoHoursAgo = new Date(Date.now() - 7_200_000)
+  await utimes(stale, twoHoursAgo, twoHoursAgo)
+  await new FsObjectStore(dir).init()
+  t.same(await readdir(path.join(dir, '.tmp')), ['running-upload'], 'stale temporary upload removed, running one kept')
 })
 
 t.test('S3 store against s3rver', async (t) => {

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, readFile, rename, rm, stat, statfs, writeFile, access } from 'node:fs/promises'
+import { mkdir, readFile, readdir, rename, rm, stat, statfs, writeFile, access } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import type { Readable } from 'node:stream'
 import path from 'node:path'
@@ -11,12 +11,24 @@ import { assertSafeKey, type ByteRange, type ObjectInfo, type ObjectStore } from
  * temporary file first and are renamed into place, so a crash never leaves a half
  * object under the real key (the same atomicity S3 gives us).
  */
+const STALE_TMP_MS = 3_600_000
+
 export class FsObjectStore implements ObjectStore {
   readonly kind = 'filesystem' as const
   constructor(private readonly root: string) {}
 
   async init(): Promise<void> {
-    await mkdir(path.join(this.root, '.tmp'), { recursive: true })
+    const tmp = path.join(this.root, '.tmp')
+    await mkdir(tmp, { recursive: true })
+    // Uploads cut short by a killed process leave their temporary file behind; the
+    // recording itself is still in the spool and will be uploaded again. An hour is far
+    // longer than any upload, so nothing in flight is touched.
+    const cutoff = Date.now() - STALE_TMP_MS
+    for (const name of await readdir(tmp)) {
+      const file = path.join(tmp, name)
+      const st = await stat(file).catch(() => null)
+      if (st && st.mtimeMs < cutoff) await rm(file, { force: true })
+    }
   }
 
   async ping(): Promise<void> {
