@@ -40,8 +40,7 @@ export async function buildHttpApp(deps: HttpDeps): Promise<FastifyInstance> {
     // Whole-request bound (slowloris); generous because admins stream large CRM imports.
     requestTimeout: 300_000,
     connectionTimeout: 60_000,
-    maxParamLength: 200,
-    disableRequestLogging: false,
+    routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
   })
