@@ -1,6 +1,6 @@
 import t from 'tap'
 import { startTestDatabase } from './support/db.ts'
-import { audit, canonicalJson, verifyAuditChain, GENESIS_HASH, entryHashOk, auditEntriesById } from '../src/recordings/access/audit.ts'
+import { audit, AuditBatcher, AuditBacklogError, canonicalJson, verifyAuditChain, GENESIS_HASH, entryHashOk, auditEntriesById } from '../src/recordings/access/audit.ts'
 
 const db = await startTestDatabase()
 t.teardown(() => db.close())
@@ -98,4 +98,34 @@ t.test('detects a deleted row, a reordering and a truncated tail', async (t) => 
   t.match(await verifyAuditChain(pool), { ok: true, checked: 300 })
   await audit(pool, { actor: 'after', action: 'search' })
   t.match(await verifyAuditChain(pool), { ok: true, checked: 301 }, 'the chain continues after the restore')
+})
+
+t.test('batched appends (group commit) extend the same chain, interleaved with single appends', async (t) => {
+  const before = (await verifyAuditChain(pool)).checked
+  let calls = 0
+  const counting = { query: ((...args: Parameters<typeof pool.query>) => { calls++; return pool.query(...args) }) as typeof pool.query }
+  const batcher = new AuditBatcher(counting, { maxBatch: 64 })
+  const single = Array.from({ length: 10 }, (_, i) => audit(pool, { actor: 'single', action: 'view', subject: `s${i}` }))
+  const batched = Array.from({ length: 200 }, (_, i) => batcher.append({ actor: `b-${i % 7}`, action: 'play', recordingId: null, ip: '10.0.0.1', details: { i, range: i % 2 ? 'bytes=0-1' : null, s: 'é\u0000' } }))
+  const results = await Promise.all(batched)
+  await Promise.all(single)
+  t.ok(calls >= 4 && calls < 200, `${calls} round trips for 200 entries`)
+  t.equal(new Set(results.map((r) => r.id)).size, 200, 'each caller gets its own entry')
+  const entries = await auditEntriesById(pool, results.map((r) => r.id))
+  t.same(entries.map((e) => (e.details as { i: number }).i), Array.from({ length: 200 }, (_, i) => i), 'chained in the order appended')
+  t.ok(entries.every((e, i) => e.hash === results[i].hash && entryHashOk(e)))
+  t.match(await verifyAuditChain(pool), { ok: true, checked: before + 210 })
+  t.same(await new AuditBatcher(pool).append({ actor: 'x', action: 'search' }).then((r) => typeof r.id), 'number')
+  t.match(await verifyAuditChain(pool), { ok: true, checked: before + 211 })
+})
+
+t.test('a failing batch rejects its callers; a full backlog refuses at once', async (t) => {
+  const broken = new AuditBatcher({ query: (async () => { throw new Error('db down') }) as unknown as typeof pool.query })
+  await t.rejects(broken.append({ actor: 'x', action: 'play' }), /db down/)
+  const tiny = new AuditBatcher(pool, { maxPending: 2 })
+  const a = tiny.append({ actor: 'x', action: 'play' })
+  const b = tiny.append({ actor: 'x', action: 'play' })
+  t.throws(() => tiny.append({ actor: 'x', action: 'play' }), AuditBacklogError)
+  await Promise.all([a, b])
+  t.match(await verifyAuditChain(pool), { ok: true })
 })
