@@ -153,6 +153,83 @@ t.test('streams over a real port, client abort does not break the server', async
   t.ok(Date.now() - started < 5_000, 'no request left hanging by the aborted stream')
 })
 
+t.test('the play audit: first byte before the commit, last byte after it; a failed append aborts the stream', async (t) => {
+  const { AuditBatcher } = await import('../src/recordings/access/audit.ts')
+  const { recordingsRoutes } = await import('../src/http/plugins/recordings.ts')
+  const { buildHttpApp } = await import('../src/http/app.ts')
+  const { Registry } = await import('prom-client')
+  const store = stores[0][1]
+  const errors: Array<{ msg: string }> = []
+  const log = Object.assign(silentLogger(), { error: (_o: unknown, msg: string) => { errors.push({ msg }) } })
+  let fail = true
+  let release: () => void = () => undefined
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  const flaky = new AuditBatcher({
+    query: (async (...args: Parameters<typeof db.pool.query>) => {
+      await gate
+      if (fail) throw new Error('audit db down')
+      return db.pool.query(...args)
+    }) as typeof db.pool.query,
+  })
+  const app = await buildHttpApp({ log: silentLogger(), pool: db.pool, registry: new Registry(), readiness: [], security: { rateLimit: false, helmet: true },
+    plugins: [recordingsRoutes({ pool: db.pool, store, log: log as never, auditBatcher: flaky })] })
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as { port: number }).port
+  const body = randomBytes(200_000)
+  const rec = await addRecording(db.pool, store, { body })
+  const http = await import('node:http')
+  const fetchRaw = () => new Promise<{ status: number; firstByteBeforeCommit: boolean; bytes: number; complete: boolean }>((resolve) => {
+    let bytes = 0
+    let firstByteBeforeCommit = false
+    const req = http.get(`http://127.0.0.1:${port}/api/recordings/${rec.id}/audio`, { headers: { ...bearer(tokens.qa), range: 'bytes=0-99999' }, agent: false }, (res) => {
+      res.once('data', () => { firstByteBeforeCommit = true; release() }) // the audit commit is still held back here
+      res.on('data', (c: Buffer) => { bytes += c.length })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, firstByteBeforeCommit, bytes, complete: res.complete }))
+      res.on('error', () => resolve({ status: res.statusCode ?? 0, firstByteBeforeCommit, bytes, complete: false }))
+      res.on('aborted', () => undefined)
+    })
+    req.on('error', () => resolve({ status: 0, firstByteBeforeCommit, bytes, complete: false }))
+  })
+  const failed = await fetchRaw()
+  t.equal(failed.status, 206)
+  t.ok(failed.firstByteBeforeCommit, 'audio flows before the audit entry is committed')
+  t.notOk(failed.complete && failed.bytes === 100_000, `an unaudited stream never completes (${failed.bytes} bytes, complete ${failed.complete})`)
+  t.ok(errors.some((e) => /play audit append failed/.test(e.msg)), 'the failure is logged')
+  const plays = async () => (await db.pool.query(`SELECT count(*)::int AS n FROM audit_log WHERE recording_id = $1 AND action = 'play'`, [rec.id])).rows[0].n
+  t.equal(await plays(), 0)
+  fail = false // the next request appends again (the failed window entry was dropped)
+  const ok = await fetchRaw()
+  t.same([ok.status, ok.bytes, ok.complete], [206, 100_000, true])
+  t.equal(await plays(), 1, 'audited once the append works')
+})
+
+t.test('size and ETag from the row; the store is asked when it disagrees', async (t) => {
+  const store = await tempFsStore()
+  const app = await accessApp(db.pool, store)
+  t.teardown(() => app.close())
+  const body = randomBytes(10_000)
+  const rec = await addRecording(db.pool, store, { body })
+  const get = (headers: Record<string, string> = {}) => app.inject({ method: 'GET', url: `/api/recordings/${rec.id}/audio`, headers: { ...bearer(tokens.qa), ...headers } })
+  const stored = (await db.pool.query('SELECT stored_at FROM recordings WHERE id = $1', [rec.id])).rows[0].stored_at as Date
+  const ok = await get({ range: 'bytes=0-9' })
+  t.equal(ok.headers['last-modified'], stored.toUTCString(), 'Last-Modified is when the object was stored')
+  t.equal(ok.headers.etag, `"${rec.sha256}"`)
+  // a row without stored_at (older data) still works, through a stat
+  await db.pool.query('UPDATE recordings SET stored_at = NULL WHERE id = $1', [rec.id])
+  const viaStat = await get({ range: 'bytes=10-19' })
+  t.equal(viaStat.statusCode, 206)
+  t.ok(viaStat.rawPayload.equals(body.subarray(10, 20)))
+  await db.pool.query('UPDATE recordings SET stored_at = now() WHERE id = $1', [rec.id])
+  // the object shrank behind our back: the body is not ended short as if complete
+  const { Readable } = await import('node:stream')
+  await store.put(rec.key, Readable.from([body.subarray(0, 5_000)]), 5_000, {}, 'audio/ogg')
+  const short = await get({ range: 'bytes=4000-8999' }).then((r) => ({ ok: r.rawPayload.length === 5_000 }), () => ({ ok: false }))
+  t.notOk(short.ok, 'a short object does not yield a complete-looking body')
+  await store.delete(rec.key)
+  t.equal((await get()).statusCode, 404, 'object gone → 404 after asking the store')
+})
+
 /** GET without keep-alive (undici's pooled sockets would hold servers open at teardown). */
 async function httpGet(url: string, headers: Record<string, string> = {}): Promise<Buffer> {
   const http = await import('node:http')

@@ -16,12 +16,22 @@ export async function getRecording(pool: Pool, id: string): Promise<RecordingDet
   return { ...toSummary(r), objectKey: r.object_key, metrics: r.metrics }
 }
 
+/** What streaming needs, from one primary-key lookup of recordings alone (no joins). */
+export interface AudioFacts { id: string; state: string; objectKey: string | null; codec: string | null; bytes: number | null; sha256: string | null; storedAt: Date | null }
+
+export async function getAudioFacts(pool: Pool, id: string): Promise<AudioFacts> {
+  const r = (await pool.query<{ id: string; state: string; object_key: string | null; codec: string | null; bytes: number | null; sha256: string | null; stored_at: Date | null }>(
+    'SELECT id, state, object_key, codec, bytes, sha256, stored_at FROM recordings WHERE id = $1', [id])).rows[0]
+  if (!r) throw new NotFoundError('recording', id)
+  return { id: r.id, state: r.state, objectKey: r.object_key, codec: r.codec, bytes: r.bytes === null ? null : Number(r.bytes), sha256: r.sha256, storedAt: r.stored_at }
+}
+
 export class NoAudioError extends SwitchboardError {
   constructor(id: string, state: string) { super('no_audio', `recording ${id} has no audio (state ${state})`, 409, { state }) }
 }
 
 /** The object of a stored recording, or a 409 problem for rows without audio (deleted, failed, not yet stored). */
-export function audioKeyOf(rec: RecordingDetail): string {
+export function audioKeyOf(rec: Pick<RecordingDetail, 'id' | 'state' | 'objectKey'>): string {
   if (rec.state !== 'stored' || !rec.objectKey) throw new NoAudioError(rec.id, rec.state)
   return rec.objectKey
 }
