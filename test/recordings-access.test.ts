@@ -140,6 +140,38 @@ t.test('search: keyset pagination is complete, ordered and stable under inserts'
   t.equal(p2.nextCursor, null)
 })
 
+t.test('search by client-name prefix: merged per-client top-N, keyset pages, other filters', async (t) => {
+  await db.pool.query(`INSERT INTO clients (id, name, segment, kind) VALUES ('c4', 'ACME Second', 'B', 'client')`)
+  type Known = { id: string; at: number; agent: string }
+  const more: Known[] = []
+  for (let i = 0; i < 8; i++) {
+    const at = base + i * 4 * 3_600_000 + 1_800_000 // between two of c1's recordings
+    const agent = i % 2 === 0 ? 'a1' : 'a2'
+    more.push({ id: (await addRecording(db.pool, store, { createdAt: new Date(at), clientId: 'c4', agentId: agent })).id, at, agent })
+  }
+  const c1: Known[] = recs.map((r, i) => ({ id: r.id, at: base + i * 3_600_000, agent: i % 2 === 0 ? 'a1' : 'a2' })).filter((_, i) => i % 3 === 0)
+  const expected = [...c1, ...more].sort((x, y) => y.at - x.at)
+  const seen: string[] = []
+  let cursor: string | null = null
+  let pages = 0
+  do {
+    const page: { items: Array<{ id: string }>; nextCursor: string | null } = await search(`clientName=acme&limit=3${cursor ? `&cursor=${cursor}` : ''}`)
+    seen.push(...page.items.map((i) => i.id))
+    cursor = page.nextCursor
+    pages++
+  } while (cursor && pages < 20)
+  t.same(seen, expected.map((r) => r.id), 'both Acme clients, merged time desc, every recording once')
+  t.equal(pages, Math.ceil(expected.length / 3))
+  const withAgent = (await search('clientName=acme&agent=a2&limit=200')).items.map((i) => i.id)
+  t.same(withAgent, expected.filter((r) => r.agent === 'a2').map((r) => r.id), 'prefix + agent')
+  const firstTwo = await search('clientName=acme&limit=2')
+  t.same(firstTwo.items.map((i) => i.id), expected.slice(0, 2).map((r) => r.id))
+  t.ok(firstTwo.nextCursor, 'a next page')
+  // leave the directory as the later tests expect it
+  await db.pool.query(`DELETE FROM recordings WHERE client_id = 'c4'`)
+  await db.pool.query(`DELETE FROM clients WHERE id = 'c4'`)
+})
+
 t.test('search: strict query, bad input → 400 problem details, SQL characters are data', async (t) => {
   for (const qs of ['bogus=1', 'limit=201', 'limit=0', 'direction=sideways', 'csatMin=11', 'from=yesterday', 'cursor=not-a-cursor', `cursor=${Buffer.from('1.x').toString('base64url')}`, 'inn=12%27%3B--', 'from=2025-03-02T00:00:00Z&to=2025-03-01T00:00:00Z']) {
     const res = await get(`/api/recordings?${qs}`)

@@ -130,14 +130,15 @@ export function buildSearch(f: SearchFilters, clientIdsOfPrefix?: string[]): { s
   // Selective lookups become the row source itself (fenced with OFFSET 0 / UNION ALL so the planner
   // cannot turn them into a filter over a time-ordered scan of the whole table), then sorted.
   let source = 'recordings r'
+  // A name prefix resolved to a bounded list of clients: top-N per client, then merged (below).
+  const perClient = f.phone === undefined && f.clientName !== undefined && clientIdsOfPrefix !== undefined
   if (f.phone !== undefined) {
     const ph = p(phoneOf(f.phone))
     source = `(SELECT * FROM recordings WHERE caller = ${ph} UNION ALL SELECT * FROM recordings WHERE callee = ${ph} AND caller IS DISTINCT FROM ${ph}) r`
-  } else if (f.clientName !== undefined && clientIdsOfPrefix) {
-    source = `(SELECT * FROM recordings WHERE client_id = ANY(${p(clientIdsOfPrefix)}::text[]) OFFSET 0) r`
   }
-  if (f.clientName !== undefined && clientIdsOfPrefix) where.push(`r.client_id = ANY(${p(clientIdsOfPrefix)}::text[])`)
-  else if (f.clientName !== undefined) where.push(`r.client_id IN (SELECT c.id FROM clients c WHERE lower(c.name) LIKE ${p(likePrefix(f.clientName))})`)
+  if (f.clientName !== undefined && clientIdsOfPrefix) {
+    if (!perClient) where.push(`r.client_id = ANY(${p(clientIdsOfPrefix)}::text[])`) // else the list drives the LATERAL below
+  } else if (f.clientName !== undefined) where.push(`r.client_id IN (SELECT c.id FROM clients c WHERE lower(c.name) LIKE ${p(likePrefix(f.clientName))})`)
   if (f.inn !== undefined) where.push(`r.client_id IN (SELECT c.id FROM clients c WHERE c.inn = ${p(f.inn)})`)
   if (f.clientPhone !== undefined) where.push(`r.client_id IN (SELECT cp.client_id FROM client_phones cp WHERE cp.phone = ${p(phoneOf(f.clientPhone))})`)
   if (f.agent !== undefined) where.push(`r.agent_id = ${p(f.agent)}`)
@@ -165,6 +166,33 @@ export function buildSearch(f: SearchFilters, clientIdsOfPrefix?: string[]): { s
     where.push(`(r.created_at, r.id) < (timestamptz 'epoch' + ${p(c.createdUs)}::bigint * interval '1 microsecond', ${p(c.id)}::uuid)`)
   }
   const limit = Math.min(Math.max(f.limit ?? DEFAULT_LIMIT, 1), MAX_LIMIT)
+  if (perClient) {
+    // Client-name prefix: for each matching client, the newest `limit + 1` keys from
+    // recordings_client_idx (client_id, created_at, id) — an index(-only) backward scan
+    // that stops after limit + 1 — then the merged top `limit + 1`, and only those rows are
+    // read in full. Fetching every recording of every matching client (hundreds of
+    // clients × their whole history) and sorting it all was the 81 ms p95 of issue 9.
+    const lim = p(limit + 1)
+    const sql = `
+      SELECT page.*, c.name AS client_name, e.name AS agent_name FROM (
+        SELECT ${SUMMARY_SELECT} FROM (
+          SELECT k.id FROM unnest(${p(clientIdsOfPrefix)}::text[]) AS cid(client_id)
+          CROSS JOIN LATERAL (
+            SELECT r.created_at, r.id FROM recordings r
+            WHERE r.client_id = cid.client_id${where.length ? ` AND ${where.join(' AND ')}` : ''}
+            ORDER BY r.created_at DESC, r.id DESC
+            LIMIT ${lim}
+          ) k
+          ORDER BY k.created_at DESC, k.id DESC
+          LIMIT ${lim}
+        ) top
+        JOIN recordings r ON r.id = top.id
+      ) page
+      LEFT JOIN clients c ON c.id = page.client_id
+      LEFT JOIN employees e ON e.id = page.agent_id
+      ORDER BY page.created_at DESC, page.id DESC`
+    return { sql, params, limit }
+  }
   // one extra row tells whether there is a next page
   const sql = `
     SELECT page.*, c.name AS client_name, e.name AS agent_name FROM (
