@@ -167,12 +167,16 @@ async function benchStreaming(pool: Pool, dataDir: string) {
     const key = `recordings/bench/${id}.opus`
     const body = randomBytes(SIZE)
     await store.put(key, Readable.from([body]), SIZE, {}, 'audio/ogg')
-    await pool.query(`INSERT INTO recordings (id, spool_path, object_key, codec, bytes, sha256, state, created_at) VALUES ($1, $2, $3, 'opus', $4, $5, 'stored', now())`,
+    // stored_at as the pipeline sets it when the object is in the store
+    await pool.query(`INSERT INTO recordings (id, spool_path, object_key, codec, bytes, sha256, state, created_at, stored_at) VALUES ($1, $2, $3, 'opus', $4, $5, 'stored', now(), now())`,
       [id, `/spool/bench-${id}`, key, SIZE, createHash('sha256').update(body).digest('hex')])
     recs.push({ id, key })
   }
   const token = await createApiToken(pool, { id: 'bench-qa', name: 'Bench QA', role: 'qa' })
-  const app = await buildHttpApp({ log: silentLogger(), pool, registry: new Registry(), readiness: [], plugins: [recordingsRoutes({ pool, store, log: silentLogger() })] })
+  // helmet and the rate limiter stay on (they are part of every request's cost); the limit is
+  // raised because the whole bench is one client IP (600/min would answer 429 mid-run)
+  const app = await buildHttpApp({ log: silentLogger(), pool, registry: new Registry(), readiness: [], security: { helmet: true, rateLimit: { max: 1_000_000, timeWindowMs: 60_000 } },
+    plugins: [recordingsRoutes({ pool, store, log: silentLogger() })] })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const port = (app.server.address() as { port: number }).port
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
