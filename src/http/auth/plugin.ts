@@ -2,7 +2,8 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Pool } from '../../db/pool.ts'
 import { SwitchboardError } from '../../errors.ts'
-import { principalOf, type Principal, type Role } from './tokens.ts'
+import { hashToken, principalOfHash, type Principal, type Role } from './tokens.ts'
+import { PrincipalCache, PRINCIPAL_CACHE_TTL_MS } from './principal-cache.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -11,6 +12,10 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     principal: Principal | null
+  }
+  interface FastifyInstance {
+    /** token → principal cache of this app (auth/principal-cache.ts); `forget` makes a revocation effective here at once */
+    principalCache: PrincipalCache
   }
 }
 
@@ -24,8 +29,12 @@ export class ForbiddenError extends SwitchboardError {
 /**
  * Every route must declare `config.roles`; a route without it is refused for everyone
  * (fail closed), so forgetting it cannot open a hole. 401 = who are you?, 403 = not you.
+ * Token lookups go through a short cache (default 5 s, `principalCacheTtlMs`; 0 = off):
+ * a revoked token is refused on every node at most that long after the revocation.
  */
-export const authPlugin = fp(async (app: FastifyInstance, opts: { pool: Pool }) => {
+export const authPlugin = fp(async (app: FastifyInstance, opts: { pool: Pool; principalCacheTtlMs?: number }) => {
+  const cache = new PrincipalCache((h) => principalOfHash(opts.pool, h), opts.principalCacheTtlMs ?? PRINCIPAL_CACHE_TTL_MS)
+  app.decorate('principalCache', cache)
   app.decorateRequest('principal', null)
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const roles = req.routeOptions.config?.roles
@@ -33,7 +42,7 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { pool: Pool }) 
     if (req.routeOptions.url === undefined) return // 404 handler
     const token = bearerOf(req)
     if (!token) throw new UnauthorizedError()
-    const principal = await principalOf(opts.pool, token)
+    const principal = await cache.get(hashToken(token))
     if (!principal) throw new UnauthorizedError('unknown, expired or revoked token')
     req.principal = principal
     if (!roles || !roles.includes(principal.role)) throw new ForbiddenError(principal.role, roles ?? [])

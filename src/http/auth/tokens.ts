@@ -28,9 +28,22 @@ export async function ensureBootstrapAdmin(pool: Pool, token: string): Promise<v
 }
 
 export async function principalOf(pool: Pool, token: string): Promise<Principal | null> {
-  const r = await pool.query<{ id: string; name: string; role: Role; employee_id: string | null }>(
-    `SELECT u.id, u.name, u.role, u.employee_id FROM api_tokens t JOIN users u ON u.id = t.user_id
-     WHERE t.token_hash = $1 AND NOT t.revoked AND u.active AND (t.expires_at IS NULL OR t.expires_at > now())`, [hashToken(token)])
+  return (await principalOfHash(pool, hashToken(token)))?.principal ?? null
+}
+
+/** The principal of a live token (not revoked, user active, not expired) and when the token expires. */
+export async function principalOfHash(pool: Pool, tokenHash: string): Promise<{ principal: Principal; tokenExpiresAt: Date | null } | null> {
+  const r = await pool.query<{ id: string; name: string; role: Role; employee_id: string | null; expires_at: Date | null }>(
+    `SELECT u.id, u.name, u.role, u.employee_id, t.expires_at FROM api_tokens t JOIN users u ON u.id = t.user_id
+     WHERE t.token_hash = $1 AND NOT t.revoked AND u.active AND (t.expires_at IS NULL OR t.expires_at > now())`, [tokenHash])
   const u = r.rows[0]
-  return u ? { userId: u.id, name: u.name, role: u.role, employeeId: u.employee_id } : null
+  return u ? { principal: { userId: u.id, name: u.name, role: u.role, employeeId: u.employee_id }, tokenExpiresAt: u.expires_at } : null
+}
+
+/** Revoke a token in Postgres. Other nodes (and caches not passed here) stop accepting it within their cache TTL. */
+export async function revokeApiToken(pool: Pool, token: string, cache?: { forget(tokenHash: string): void }): Promise<boolean> {
+  const h = hashToken(token)
+  const r = await pool.query('UPDATE api_tokens SET revoked = true WHERE token_hash = $1 AND NOT revoked', [h])
+  cache?.forget(h)
+  return (r.rowCount ?? 0) > 0
 }
