@@ -23,6 +23,7 @@ import { CdrWriter } from './calls/cdr.ts'
 import { PresenceStore } from './acd/presence.ts'
 import { DirectoryStore } from './crm/directory-store.ts'
 import { crmRoutes } from './crm/http.ts'
+import { unknownCallerLookup } from './crm/unknown-caller-lookup.ts'
 import { ConfigVersions } from './config/versions.ts'
 import { configRoutes } from './config/http.ts'
 import { callsRoutes } from './http/plugins/calls.ts'
@@ -141,6 +142,7 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     const calls = new CallService(esl, {
       log: log.child({ part: 'calls' }), pool, cdr, spool, recordings: pipeline, directory: () => directory.current(), presence,
       config: () => config.current(), clock: systemClock, node: env.NODE_NAME,
+      lookupUnknown: unknownCallerLookup(config.current(), () => directory.current(), log.child({ part: 'crm-lookup' })),
     }, registry)
     const eslAddr = await esl.listen()
     stops.push(() => calls.stop())

@@ -1,6 +1,6 @@
 import type { CallChannel } from '../esl/call-channel.ts'
 import { normalizePhone } from '../crm/phone.ts'
-import { decideRoute } from '../routing/decide.ts'
+import { decideWithWebhook } from '../routing/decision-webhook.ts'
 import type { CallFacts, RouteDecision } from '../routing/types.ts'
 import type { CallContext, CallDeps, CallState, EmployeeCallDecision } from './context.ts'
 import { startCallRecording, finishRecordings, pauseRecordings, resumeRecordings } from './steps/record.ts'
@@ -95,7 +95,10 @@ export class CallSession {
     }
     if (identity.kind === 'employee' && directory.employeesByExtension.has(state.did)) state.direction = 'internal'
     const facts: CallFacts = { caller: state.caller, did: state.did, identity, ...(await this.callerHistory()) }
-    return decideRoute(facts, directory, (id) => deps.presence.get(id), deps.clock, cfg)
+    // The back office may decide (seed 001); without a webhook, or when it is slow, wrong or down, the built-in rules do.
+    const { decision, decidedBy, fallback, elapsedMs } = await decideWithWebhook(facts, directory, (id) => deps.presence.get(id), deps.clock, cfg, { logger: this.ctx.log })
+    if (cfg.routing.decisionWebhook) this.ctx.log.info({ decided_by: decidedBy, fallback, elapsed_ms: elapsedMs }, 'route decided')
+    return decision
   }
 
   /** Repeat-caller and blacklist facts; bounded so a slow database never delays the call. */

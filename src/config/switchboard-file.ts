@@ -267,6 +267,19 @@ export const CsatSchema = Type.Object({
 
 // ---------------------------------------------------------------- the file
 
+/** Seed 000: only numbers the nightly import does not know go to the slow ERP, with a strict timeout. */
+export const CrmSchema = Type.Object({
+  liveLookup: Type.Optional(Type.Object({
+    url: Type.String({ pattern: '^https?://', description: 'http(s) URL; GET <url>?phone=<E.164>' }),
+    method: Type.Union([Type.Literal('GET'), Type.Literal('POST')], { default: 'GET' }),
+    timeoutMs: PositiveInt(300, { maximum: 5000, description: 'the call never waits longer than this' }),
+    concurrency: PositiveInt(8, { maximum: 256 }),
+    cacheTtlSec: PositiveInt(300, { maximum: 86400 }),
+    failureThreshold: PositiveInt(5, { maximum: 1000, description: 'consecutive failures that open the circuit breaker' }),
+    coolDownSec: PositiveInt(30, { maximum: 3600 }),
+  }, strict)),
+}, { ...strict, default: {} })
+
 export const SwitchboardFileSchema = Type.Object({
   version: Type.Optional(Type.Integer({ minimum: 1 })),
   defaultRegion: Type.String({ pattern: '^[A-Z]{2}$', default: 'RU', description: 'ISO 3166 region for phone normalisation' }),
@@ -284,6 +297,7 @@ export const SwitchboardFileSchema = Type.Object({
   retention: RetentionSchema,
   stats: StatsSchema,
   csat: CsatSchema,
+  crm: CrmSchema,
 }, strict)
 
 export type SwitchboardFile = Static<typeof SwitchboardFileSchema>

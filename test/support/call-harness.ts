@@ -11,6 +11,7 @@ import { buildDirectory, type ClientInput, type Employee } from '../../src/crm/d
 import { loadSwitchboardFile, type SwitchboardFile } from '../../src/config/switchboard-file.ts'
 import { EXAMPLE_CONFIG } from '../../src/server.ts'
 import { fixedClock } from '../../src/routing/types.ts'
+import { unknownCallerLookup } from '../../src/crm/unknown-caller-lookup.ts'
 import { silentLogger, type Logger } from '../../src/log.ts'
 import type { TestDatabase } from './db.ts'
 import { FsSimulator } from './fs-simulator.ts'
@@ -60,6 +61,7 @@ export async function startCallHarness(db: TestDatabase, opts: {
   const service = new CallService(esl, {
     log, pool: db.pool, cdr, spool, recordings: pipeline, directory: () => directory, presence, config: () => config,
     clock: fixedClock(opts.at ?? '2026-11-23T09:00:00Z'), node: 'test-node',
+    lookupUnknown: unknownCallerLookup(config, () => directory, log),
   }, registry)
   const addr = await esl.listen()
   const sim = new FsSimulator({ port: addr.port, host: '127.0.0.1', timeScale: opts.timeScale ?? 0.01 })
