@@ -127,3 +127,17 @@ t.test('a conversation under 15 s is stored but not counted (seed 000)', async (
   const rec = await waitFor('recording stored', async () => (await db.pool.query(`SELECT * FROM recordings WHERE call_uuid = $1 AND state = 'stored'`, [call.uuid])).rows[0], 30_000)
   t.ok(rec, 'but the recording is stored')
 })
+
+t.test('the caller hangs up during the conversation: answered, attributed, agent released', async (t) => {
+  const h = await startCallHarness(db, { employees, clients, ready: ['mgr-1'], at: AT, timeScale: 0.1 })
+  t.teardown(() => h.close())
+  const call = h.sim.call({ callerIdNumber: '74951234567', destination: '+74951230000', hangupAtMs: 25_000, bridgeTargets: { 'user/1001': { answerAfterMs: 2000 } } })
+  await call.done
+  const cdr = await waitFor('CDR', () => callRow(call.uuid))
+  t.equal(cdr.outcome, 'answered', 'a conversation the caller ended is still an answered call')
+  t.equal(cdr.agent_id, 'mgr-1', 'attributed to the manager')
+  t.equal(cdr.counted, true, '~23 s of talk counts')
+  t.equal(h.presence.get('mgr-1'), 'wrap_up', 'the manager is not left claimed on_call')
+  const rec = await waitFor('conversation recording', async () => (await db.pool.query(`SELECT * FROM recordings WHERE call_uuid = $1 AND state = 'stored' AND leg_uuid <> $1`, [call.uuid])).rows[0], 30_000)
+  t.equal(rec.agent_id, 'mgr-1', 'the conversation recording is stored and attributed')
+})

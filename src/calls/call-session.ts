@@ -9,6 +9,7 @@ import { runQueue } from './steps/queue.ts'
 import { runIvr } from './steps/ivr.ts'
 import { afterHours } from './steps/after-hours.ts'
 import { askCsat } from './steps/csat.ts'
+import { NotFoundError, SwitchboardError } from '../errors.ts'
 import { employeeCallDirection, planEmployeeCall, runEmployeeCall } from './steps/outbound.ts'
 
 /** How long we wait after hangup for CHANNEL_HANGUP_COMPLETE (billsec, record_*) before closing anyway. */
@@ -30,7 +31,7 @@ export class CallSession {
     const state: CallState = {
       uuid: channel.uuid, caller, did: data.destination, direction: 'inbound',
       clientId: null, segment: null, decision: null, answeredAt: null, connectedAt: null,
-      agentId: null, queueId: null, ivrPath: [], outcome: null, csat: null, recordingIds: [], connectedFsUs: null, activeConversationRecording: null, pausedAtMs: null,
+      agentId: null, queueId: null, ivrPath: [], outcome: null, csat: null, recordingIds: [], connectedFsUs: null, activeConversationRecording: null, pausedAtMs: null, currentLegUuid: null, pendingTransfer: null,
     }
     this.ctx = { channel, deps, state, log: deps.log.child({ call_uuid: channel.uuid }) }
   }
@@ -167,11 +168,40 @@ export class CallSession {
     return this.ctx.deps.config().queues.find((q) => q.id === queueId)?.wrapUpSec ?? 0
   }
 
-  /** The agent hung up and the caller is still there: the survey, then goodbye. */
+  /**
+   * A conversation ended with the caller still on the line: hand them to whoever they
+   * were transferred to (each transfer a new leg with its own recording), else the
+   * survey, then goodbye.
+   */
   private async endAfterConversation(): Promise<void> {
-    const { channel } = this.ctx
-    if (this.ctx.state.connectedAt) await askCsat(this.ctx)
+    const { channel, state, deps, log } = this.ctx
+    while (state.pendingTransfer && channel.isUp) {
+      const { employeeId, requestedBy } = state.pendingTransfer
+      state.pendingTransfer = null
+      log.info({ to: employeeId, requested_by: requestedBy }, 'blind transfer')
+      const { answeredBy } = await bridgeChain(this.ctx, [{ employeeId, ringSec: deps.config().routing.colleagueRingSec, role: 'transfer' }], { wrapUpSec: 0 })
+      if (!answeredBy) log.info({ to: employeeId }, 'transfer target did not answer')
+    }
+    if (state.connectedAt) await askCsat(this.ctx)
     if (channel.isUp) await channel.hangup('NORMAL_CLEARING')
+  }
+
+  /**
+   * Blind transfer of the caller to a colleague (seed 004): the current conversation is
+   * ended (the agent's leg is killed; the caller stays, hangup_after_bridge=false) and
+   * the caller is bridged to the colleague. Refused when no conversation is running or
+   * the colleague cannot take calls now.
+   */
+  async requestTransfer(employeeId: string, requestedBy: string | null): Promise<void> {
+    const { channel, deps, state } = this.ctx
+    const legUuid = state.currentLegUuid
+    if (!legUuid || !channel.isUp) throw new SwitchboardError('no_conversation', 'the call has no conversation to transfer', 409)
+    const target = deps.directory().employees.get(employeeId)
+    if (!target) throw new NotFoundError('employee', employeeId)
+    if (target.id === state.agentId) throw new SwitchboardError('transfer_to_self', 'the caller is already talking to this employee', 409)
+    if (deps.presence.get(target.id) !== 'ready') throw new SwitchboardError('target_not_ready', `employee ${target.id} is ${deps.presence.get(target.id) ?? 'offline'}`, 409)
+    state.pendingTransfer = { employeeId: target.id, requestedBy }
+    await channel.api(`uuid_kill ${legUuid} NORMAL_CLEARING`)
   }
 
   /** Always runs: CDR, recordings, agent state. Each part guarded so one failure cannot skip the others. */

@@ -51,6 +51,10 @@ export interface CallState {
   activeConversationRecording: string | null
   /** recordings masked (paused for card data) since this time */
   pausedAtMs: number | null
+  /** the leg of the person talking to the caller right now (set while a bridge is up) */
+  currentLegUuid: string | null
+  /** a blind transfer asked for while that conversation runs: who takes the caller next */
+  pendingTransfer: { employeeId: string; requestedBy: string | null } | null
 }
 
 /**

@@ -31,7 +31,8 @@ export interface CallFacts {
   identity?: CallerIdentity
 }
 
-export type TargetRole = 'last-agent' | 'manager' | 'colleague' | 'supervisor' | 'secretary'
+/** Who a target is for this call; 'transfer' = someone an agent handed the caller to. */
+export type TargetRole = 'last-agent' | 'manager' | 'colleague' | 'supervisor' | 'secretary' | 'transfer'
 
 export interface DirectTarget {
   employeeId: string

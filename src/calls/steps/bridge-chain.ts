@@ -4,6 +4,7 @@ import { endpointOf } from '../context.ts'
 import { startConversationRecording, stopConversationRecording } from './record.ts'
 import type { DirectTarget } from '../../routing/types.ts'
 import type { EslEvent } from '../../esl/event.ts'
+import type { BridgeResult } from '../../esl/call-channel.ts'
 
 export interface BridgeChainResult { answeredBy: string | null; tried: number }
 
@@ -34,13 +35,32 @@ export async function bridgeChain(ctx: CallContext, targets: readonly DirectTarg
       if (e.name !== 'CHANNEL_BRIDGE' || bridgedAt) return
       bridgedAt = new Date()
       bridgedFsUs = Number(e.headers['Event-Date-Timestamp']) || null
-      void startConversationRecording(ctx, e.headers['Other-Leg-Unique-ID'] ?? e.headers['Bridge-B-Unique-ID'] ?? '', employee.id)
+      state.currentLegUuid = e.headers['Other-Leg-Unique-ID'] ?? e.headers['Bridge-B-Unique-ID'] ?? null
+      // Live views and "an agent controls only their own call" need this while they talk.
+      state.agentId = employee.id
+      if (!state.connectedAt) { state.connectedAt = bridgedAt; state.connectedFsUs = bridgedFsUs }
+      void startConversationRecording(ctx, state.currentLegUuid ?? '', employee.id)
     }
     channel.on('event', onBridge)
-    const result = await channel.bridge(endpoint, {
-      timeoutSec: target.ringSec,
-      vars: { switchboard_call_uuid: state.uuid, switchboard_role: target.role },
-    }).finally(() => channel.off('event', onBridge))
+    let result: BridgeResult
+    try {
+      result = await channel.bridge(endpoint, {
+        timeoutSec: target.ringSec,
+        vars: { switchboard_call_uuid: state.uuid, switchboard_role: target.role },
+      })
+    } catch (err) {
+      // The caller hung up (the bridge command then fails) or the socket dropped.
+      if (!bridgedAt) {
+        // …while it was still ringing: not the agent's fault, they are free again.
+        await releaseClaim(ctx, employee.id, 'ready', 'caller left while ringing')
+        throw err
+      }
+      // …during the conversation: it happened, and ends here like any other.
+      result = { answered: true, bLegUuid: state.currentLegUuid ?? randomUUID(), hangupCause: channel.hangupCause ?? 'NORMAL_CLEARING' }
+    } finally {
+      channel.off('event', onBridge)
+      state.currentLegUuid = null
+    }
     await stopConversationRecording(ctx)
     const legUuid = result.answered ? result.bLegUuid : randomUUID()
     if (!result.answered) {

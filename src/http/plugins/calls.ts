@@ -30,6 +30,21 @@ export function callsRoutes(deps: { calls: CallService }) {
       schema: { tags: ['calls'], summary: 'Calls in progress on this node', response: { 200: { type: 'array', items: CallSummary } } },
     }, async () => deps.calls.list().map((s) => s.summary()))
 
+    app.post('/api/calls/:uuid/transfer', {
+      config: { roles: ['agent', 'supervisor', 'admin'] },
+      schema: {
+        tags: ['calls'], summary: 'Blind transfer of the caller to a colleague (a new leg, recorded on its own)',
+        params: CallParams,
+        body: { type: 'object', additionalProperties: false, required: ['employeeId'], properties: { employeeId: { type: 'string', minLength: 1, maxLength: 100 } } },
+        response: { 202: { type: 'object', properties: { accepted: { type: 'boolean' }, call: CallSummary } } },
+      },
+    }, async (req: FastifyRequest<{ Params: { uuid: string }; Body: { employeeId: string } }>, reply) => {
+      const session = ownCall(req, deps.calls.session(req.params.uuid), req.params.uuid)
+      await session.requestTransfer(req.body.employeeId, req.principal?.userId ?? null)
+      req.log.info({ call_uuid: req.params.uuid, to: req.body.employeeId, by: req.principal?.userId }, 'transfer requested')
+      return reply.code(202).send({ accepted: true, call: session.summary() })
+    })
+
     for (const action of ['pause', 'resume'] as const) {
       app.post(`/api/calls/:uuid/recording/${action}`, {
         config: { roles: ['agent', 'supervisor', 'admin'] },
