@@ -9,6 +9,7 @@
  * SHA-256, and that the spool is empty.
  */
 import t, { type Test } from 'tap'
+import { onJsonLines } from './support/process.ts'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createHash, randomUUID } from 'node:crypto'
@@ -76,17 +77,8 @@ async function startWorker(env: Env): Promise<WorkerProcess> {
   })
   const w: WorkerProcess = { child, exited: once(child, 'exit').then(() => undefined), logs: [], stderr: () => err }
   everyWorker.push(w)
-  let buf = ''
   let err = ''
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString()
-    let nl
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl)
-      buf = buf.slice(nl + 1)
-      try { w.logs.push(JSON.parse(line) as Record<string, unknown>) } catch { /* not JSON */ }
-    }
-  })
+  onJsonLines(child.stdout!, (line) => w.logs.push(line))
   child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000) })
   let dead = false
   void w.exited.then(() => { dead = true })

@@ -333,22 +333,12 @@ export class CsvParser {
           break
         }
         // Lenient: text between the closing quote and the delimiter is kept.
-        let e = i
-        while (e < len) {
-          const c = buf.charCodeAt(e)
-          if (c === d || c === 10 || c === 13) break
-          e++
-        }
+        const e = fieldEnd(buf, i, d)
         if (e === len && !final) return null
         value = e > i ? acc + buf.slice(i, e) : acc
         i = e
       } else {
-        let e = i
-        while (e < len) {
-          const c = buf.charCodeAt(e)
-          if (c === d || c === 10 || c === 13) break
-          e++
-        }
+        const e = fieldEnd(buf, i, d)
         if (e === len && !final) return null
         value = buf.slice(i, e)
         i = e
@@ -1031,4 +1021,15 @@ function toEmployeeRow(rec: SourceRecord, defaultRegion: string): EmployeeRow | 
 /** `importClients` or `importEmployees` by name (CLI, HTTP). */
 export function runImport(kind: 'clients' | 'employees', input: Readable | AsyncIterable<Chunk>, opts: ImportOptions): Promise<ImportReport> {
   return kind === 'employees' ? importEmployees(input, opts) : importClients(input, opts)
+}
+
+/** Index of the delimiter or line break that ends the unquoted field starting at `i` (or the buffer's length). */
+function fieldEnd(buf: string, i: number, delimiter: number): number {
+  let e = i
+  while (e < buf.length) {
+    const c = buf.charCodeAt(e)
+    if (c === delimiter || c === 10 || c === 13) break
+    e++
+  }
+  return e
 }

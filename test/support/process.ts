@@ -14,6 +14,22 @@ export interface RunningServer {
   stderr(): string
 }
 
+/** Call `onLine` with every JSON log line a child writes (pino: one object per line); other output is skipped. */
+export function onJsonLines(stream: NodeJS.ReadableStream, onLine: (line: Record<string, unknown>) => void): void {
+  let buf = ''
+  stream.on('data', (d: Buffer) => {
+    buf += d.toString()
+    let nl
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl)
+      buf = buf.slice(nl + 1)
+      let parsed: Record<string, unknown>
+      try { parsed = JSON.parse(line) as Record<string, unknown> } catch { continue }
+      onLine(parsed)
+    }
+  })
+}
+
 /** Start `src/main.ts` as `npm start` does, as a separate process with its own env. */
 export function startServerProcess(env: Record<string, string>): RunningServer {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
@@ -23,20 +39,10 @@ export function startServerProcess(env: Record<string, string>): RunningServer {
   })
   const logs: Array<Record<string, unknown>> = []
   const waiters: Array<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = []
-  let buf = ''
   let errBuf = ''
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString()
-    let nl
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl)
-      buf = buf.slice(nl + 1)
-      try {
-        const parsed = JSON.parse(line) as Record<string, unknown>
-        logs.push(parsed)
-        for (const w of [...waiters]) if (w.pred(parsed)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(parsed) }
-      } catch { /* not a log line */ }
-    }
+  onJsonLines(child.stdout!, (parsed) => {
+    logs.push(parsed)
+    for (const w of [...waiters]) if (w.pred(parsed)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(parsed) }
   })
   child.stderr!.on('data', (d: Buffer) => { errBuf += d.toString() })
   const exit = once(child, 'exit').then(([code]) => code as number | null)
