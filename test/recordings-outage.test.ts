@@ -29,7 +29,7 @@ t.teardown(() => db.close())
 
 // the pipeline runs in this process: a rejection nobody handles would be the runner dying
 const unhandled: unknown[] = []
-const onUnhandled = (reason: unknown) => { unhandled.push(reason) }
+const onUnhandled = (reason: unknown) => { unhandled.push(reason); if (process.env.SB_DEBUG_UNHANDLED) console.error('UNHANDLED', (reason as Error)?.stack) }
 process.on('unhandledRejection', onUnhandled)
 t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
 
@@ -103,6 +103,8 @@ t.test('Postgres down for ~10 s with recordings in flight, spooled and enqueued:
     })
   t.comment(`drained ${Date.now() - startedWaiting} ms after Postgres returned`)
   t.equal(await storedCount(all), all.length, `all ${all.length} recordings stored (4 in flight, 3 spooled during the outage)`)
+  // The row says stored first and the spool file goes right after (never the other way round): allow that moment.
+  await waitFor('spool drained', async () => all.every((id) => !existsSync(spool.wavPath(id))), 10_000, 100).catch(() => undefined)
   for (const id of all) t.notOk(existsSync(spool.wavPath(id)), `spool drained: ${id.slice(0, 8)}`)
   await waitFor('backlog metric back to 0', async () => (await backlog(registry)) === 0, 10_000, 200).catch(() => undefined)
   t.equal(await backlog(registry), 0, 'switchboard_recordings_backlog back to 0')

@@ -57,16 +57,7 @@ export class RecordingPipeline {
   async start(): Promise<void> {
     this.stopping = false
     await this.deps.spool.init()
-    const task: Task = async (payload, helpers) => this.runJob(payload as Payload, (p, runAt) =>
-      helpers.addJob(TASK, p, { jobKey: p.id, runAt, maxAttempts: 3 }).then(() => undefined))
-    this.runner = await run({
-      pgPool: this.deps.pool,
-      concurrency: this.opts.concurrency,
-      noHandleSignals: true,
-      pollInterval: 1000,
-      logger: workerLogger(this.deps.log),
-      taskList: { [TASK]: task },
-    })
+    await this.startRunner()
     await this.checkDisk()
     // At start-up, jobs may still be locked by this node's previous (killed) process:
     // 'replace' creates fresh jobs beside them; the advisory lock in processRecording
@@ -74,6 +65,48 @@ export class RecordingPipeline {
     await this.scan('replace')
     this.scanTimer = setInterval(() => { void this.scan(); void this.checkDisk() }, this.opts.scanIntervalSec * 1000)
     this.scanTimer.unref()
+  }
+
+  /**
+   * graphile-worker, with job completions batched: a completion that fails (Postgres
+   * going away at that moment) then reaches its error handler instead of becoming an
+   * unhandled rejection — but the handler shuts the worker pool down. So the runner is
+   * supervised: if it ends while we are not stopping, it is started again (with backoff
+   * while Postgres is still down) and the spool is rescanned in 'replace' mode, exactly
+   * like a start-up after a crash. Jobs are idempotent; nothing is lost either way.
+   */
+  private async startRunner(): Promise<void> {
+    const task: Task = async (payload, helpers) => this.runJob(payload as Payload, (p, runAt) =>
+      helpers.addJob(TASK, p, { jobKey: p.id, runAt, maxAttempts: 3 }).then(() => undefined))
+    const runner = await run({
+      pgPool: this.deps.pool,
+      concurrency: this.opts.concurrency,
+      noHandleSignals: true,
+      pollInterval: 1000,
+      logger: workerLogger(this.deps.log),
+      taskList: { [TASK]: task },
+      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+    })
+    this.runner = runner
+    runner.promise.then(() => this.onRunnerEnded(runner), (err: unknown) => this.onRunnerEnded(runner, err))
+  }
+
+  private onRunnerEnded(runner: Runner, err?: unknown): void {
+    if (this.stopping || this.runner !== runner) return
+    this.runner = null
+    this.deps.log.error({ err }, 'recording job runner stopped unexpectedly (Postgres outage?); restarting it')
+    const restart = async (delayMs: number) => {
+      if (this.stopping) return
+      try {
+        await this.startRunner()
+        await this.scan('replace')
+        this.deps.log.info('recording job runner restarted')
+      } catch (e) {
+        this.deps.log.warn({ err: (e as Error).message, retry_in_ms: delayMs }, 'job runner restart failed; retrying')
+        setTimeout(() => void restart(Math.min(delayMs * 2, 30_000)), delayMs).unref()
+      }
+    }
+    setTimeout(() => void restart(1_000), 1_000).unref()
   }
 
   /** Stop taking jobs and wait for the running ones to finish (graceful shutdown). */
