@@ -3,23 +3,14 @@ import t from 'tap'
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { FsSimulator } from './support/fs-simulator.ts'
 import { readWavInfo } from './support/esl-wav.ts'
-import { startOutbound } from './support/esl-harness.ts'
+import { startServerWithSimulator } from './support/esl-harness.ts'
 import type { HangupCompleteInfo } from '../src/esl/call-channel.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'sb-esl-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
-async function setup(t: { teardown(fn: () => unknown): void }, simOpts: Partial<ConstructorParameters<typeof FsSimulator>[0]> = {}, serverOpts = {}) {
-  const h = await startOutbound(serverOpts)
-  const sim = new FsSimulator({ port: h.port, ...simOpts })
-  t.teardown(async () => {
-    sim.closeAll()
-    await h.close()
-  })
-  return { h, sim }
-}
+const setup = startServerWithSimulator
 
 t.test('channel data: caller, DID, SIP headers, extra vars', async (t) => {
   const { h, sim } = await setup(t)

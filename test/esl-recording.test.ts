@@ -5,22 +5,13 @@ import { once } from 'node:events'
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { FsSimulator } from './support/fs-simulator.ts'
 import { readWavInfo } from './support/esl-wav.ts'
-import { startOutbound, until } from './support/esl-harness.ts'
+import { startServerWithSimulator, until } from './support/esl-harness.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'sb-esl-rec-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
-async function setup(t: { teardown(fn: () => unknown): void }, simOpts: Partial<ConstructorParameters<typeof FsSimulator>[0]> = {}, serverOpts = {}) {
-  const h = await startOutbound(serverOpts)
-  const sim = new FsSimulator({ port: h.port, ...simOpts })
-  t.teardown(async () => {
-    sim.closeAll()
-    await h.close()
-  })
-  return { h, sim }
-}
+const setup = startServerWithSimulator
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

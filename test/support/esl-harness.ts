@@ -1,6 +1,7 @@
 import { silentLogger } from '../../src/log.ts'
 import { OutboundServer, type OutboundServerOptions } from '../../src/esl/outbound-server.ts'
 import type { CallChannel } from '../../src/esl/call-channel.ts'
+import { FsSimulator, type SimulatorOptions } from './fs-simulator.ts'
 
 /** A real outbound server on 127.0.0.1:<random port>, and a way to await its channels. */
 export async function startOutbound(opts: Partial<OutboundServerOptions> = {}) {
@@ -32,4 +33,22 @@ export async function until(cond: () => boolean, ms = 5000, what = 'condition'):
     if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 5))
   }
+}
+
+/**
+ * The outbound server plus a wire simulator dialling into it, both torn down with the
+ * test: the setup every CallChannel test starts from.
+ */
+export async function startServerWithSimulator(
+  t: { teardown(fn: () => unknown): void },
+  simOpts: Partial<SimulatorOptions> = {},
+  serverOpts: Partial<OutboundServerOptions> = {},
+) {
+  const h = await startOutbound(serverOpts)
+  const sim = new FsSimulator({ port: h.port, ...simOpts })
+  t.teardown(async () => {
+    sim.closeAll()
+    await h.close()
+  })
+  return { h, sim }
 }
