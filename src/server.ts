@@ -32,6 +32,7 @@ import { clientsRoutes } from './http/plugins/clients.ts'
 import { auditRoutes } from './http/plugins/audit.ts'
 import { RetentionSweeperRunner } from './recordings/access/retention-sweeper.ts'
 import { systemClock } from './routing/types.ts'
+import { EventBus } from './events/bus.ts'
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const EXAMPLE_CONFIG = path.join(PROJECT_ROOT, 'config', 'switchboard.example.yaml')
@@ -49,6 +50,7 @@ export interface Switchboard {
   httpUrl: string
   eslPort: number
   registry: Registry
+  events: EventBus
   stop(): Promise<void>
 }
 
@@ -118,12 +120,13 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
 
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
+    const events = new EventBus((err, event) => log!.error({ err, event }, 'event listener failed'))
 
     // Recordings: spool → transcode → object store, durable jobs in Postgres.
     const spool = new Spool(path.resolve(env.SPOOL_DIR))
     const pipelineCfg = config.current().recording.pipeline
     const pipeline = new RecordingPipeline(
-      { pool, store, spool, log: log.child({ part: 'recordings' }), recording: () => config.current().recording, retention: () => config.current().retention },
+      { pool, store, spool, events, log: log.child({ part: 'recordings' }), recording: () => config.current().recording, retention: () => config.current().retention },
       {
         concurrency: pipelineCfg.concurrency, quietSec: pipelineCfg.quietSec, scanIntervalSec: pipelineCfg.scanIntervalSec,
         maxRetryDelaySec: pipelineCfg.maxRetryDelaySec, warnFreePercent: pipelineCfg.spoolWarnFreePercent, criticalFreePercent: pipelineCfg.spoolCriticalFreePercent,
@@ -134,14 +137,14 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     stops.push(() => pipeline.stop())
 
     // Call control: FreeSWITCH's socket app connects here, one CallSession per call.
-    const presence = new PresenceStore(pool, log)
+    const presence = new PresenceStore(pool, log, events)
     await presence.load()
     const cdr = new CdrWriter(pool, log.child({ part: 'cdr' }))
     stops.push(async () => { await cdr.drain(5_000); cdr.stop() })
     const esl = new OutboundServer({ port: env.ESL_PORT, host: env.ESL_HOST, logger: log.child({ part: 'esl' }) })
     const calls = new CallService(esl, {
       log: log.child({ part: 'calls' }), pool, cdr, spool, recordings: pipeline, directory: () => directory.current(), presence,
-      config: () => config.current(), clock: systemClock, node: env.NODE_NAME,
+      config: () => config.current(), clock: systemClock, node: env.NODE_NAME, events,
       lookupUnknown: unknownCallerLookup(config.current(), () => directory.current(), log.child({ part: 'crm-lookup' })),
     }, registry)
     const eslAddr = await esl.listen()
@@ -181,7 +184,7 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     stops.push(() => http.close())
     log.info({ url: httpUrl, esl_port: eslAddr.port }, 'HTTP listening')
 
-    return { env, log, config, pool, store, pipeline, presence, calls, http, httpUrl, eslPort: eslAddr.port, registry, stop: stopAll }
+    return { env, log, config, pool, store, pipeline, presence, calls, http, httpUrl, eslPort: eslAddr.port, registry, events, stop: stopAll }
   } catch (err) {
     await stopAll()
     throw err

@@ -2,6 +2,7 @@ import type { Pool } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import type { PresenceState } from '../routing/types.ts'
 import { ValidationError } from '../errors.ts'
+import type { EventBus } from '../events/bus.ts'
 
 export const PRESENCE_STATES: readonly PresenceState[] = ['ready', 'not_ready', 'on_call', 'wrap_up', 'offline']
 
@@ -13,7 +14,7 @@ export const PRESENCE_STATES: readonly PresenceState[] = ['ready', 'not_ready', 
 export class PresenceStore {
   private view = new Map<string, PresenceState>()
 
-  constructor(private readonly pool: Pool, private readonly log: Logger) {}
+  constructor(private readonly pool: Pool, private readonly log: Logger, private readonly events?: EventBus) {}
 
   async load(): Promise<void> {
     const { rows } = await this.pool.query<{ employee_id: string; state: PresenceState }>('SELECT employee_id, state FROM agent_presence')
@@ -39,8 +40,10 @@ export class PresenceStore {
         await client.query(`INSERT INTO agent_presence_history (employee_id, state, reason, started_at) VALUES ($1, 'on_call', $2, now())`, [employeeId, `call ${callUuid}`])
       }
       await client.query('COMMIT')
-      if (r.rowCount === 1) this.view.set(employeeId, 'on_call')
-      else await this.refresh(employeeId)
+      if (r.rowCount === 1) {
+        this.view.set(employeeId, 'on_call')
+        this.events?.emit('agent.state', { employeeId, state: 'on_call', reason: `call ${callUuid}`, at: new Date().toISOString() })
+      } else await this.refresh(employeeId)
       return r.rowCount === 1
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined)
@@ -77,6 +80,7 @@ export class PresenceStore {
       await client.query('COMMIT')
       this.view.set(employeeId, state)
       this.log.info({ employee_id: employeeId, state, reason }, 'agent state changed')
+      this.events?.emit('agent.state', { employeeId, state, reason, at: new Date().toISOString() })
       return { changed: true }
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined)

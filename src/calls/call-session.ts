@@ -3,6 +3,7 @@ import { normalizePhone } from '../crm/phone.ts'
 import { decideWithWebhook } from '../routing/decision-webhook.ts'
 import type { CallFacts, RouteDecision } from '../routing/types.ts'
 import type { CallContext, CallDeps, CallState, EmployeeCallDecision } from './context.ts'
+import { callEventBase } from './context.ts'
 import { startCallRecording, finishRecordings, pauseRecordings, resumeRecordings } from './steps/record.ts'
 import { bridgeChain } from './steps/bridge-chain.ts'
 import { runQueue } from './steps/queue.ts'
@@ -50,6 +51,7 @@ export class CallSession {
       })
       await this.ctx.deps.cdr.leg({ uuid: state.uuid, callUuid: state.uuid, party: 'caller', endpoint: channel.channelData.channelName || null, employeeId: null, startedAt, answeredAt: null, endedAt: null, hangupCause: null })
       log.info({ decision: decision.kind, reasons: decision.reasons, caller: state.caller, did: state.did }, 'call routed')
+      this.ctx.deps.events?.emit('call.started', { ...callEventBase(state), decision: decision.kind, reasons: decision.reasons, sourceTag: decision.sourceTag })
       await this.execute(decision)
     } catch (err) {
       // Expected when the caller hangs up mid-step (commands then reject); anything else is a bug or an outage.
@@ -224,6 +226,11 @@ export class CallSession {
       routeReasons: state.decision?.reasons ?? [], csat: state.csat,
     }).catch((err) => log.error({ err }, 'CDR write failed'))
     log.info({ outcome: state.outcome, billsec, counted, agent_id: state.agentId, recordings: state.recordingIds.length }, 'call ended')
+    deps.events?.emit('call.ended', {
+      ...callEventBase(state), outcome: state.outcome, counted, agentId: state.agentId, queueId: state.queueId, billsec, talkSec,
+      answeredAt: state.answeredAt?.toISOString() ?? null, connectedAt: state.connectedAt?.toISOString() ?? null,
+      hangupCause: channel.hangupCause ?? info?.cause ?? null, csat: state.csat, ivrPath: state.ivrPath,
+    })
     channel.close()
   }
 }

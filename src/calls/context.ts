@@ -7,6 +7,7 @@ import type { Clock, RouteDecision } from '../routing/types.ts'
 import type { CdrWriter } from './cdr.ts'
 import type { Spool } from '../recordings/spool.ts'
 import type { Pool } from '../db/pool.ts'
+import type { EventBus, CallEventBase } from '../events/bus.ts'
 import { mobileEndpoint, type FmcEndpointConfig } from '../fmc/endpoint.ts'
 
 /** What a call needs from the rest of Switchboard. Built once in server.ts, shared by every call. */
@@ -23,6 +24,13 @@ export interface CallDeps {
   node: string
   /** Identity of a number the directory does not know (live CRM lookup); bounded by its own timeout. */
   lookupUnknown?: (e164: string) => Promise<import('../crm/directory.ts').CallerIdentity>
+  /** live events (screen pop, supervisor view, webhooks); absent in some tests */
+  events?: EventBus
+}
+
+/** The fields every call event carries. */
+export function callEventBase(state: CallState): CallEventBase {
+  return { callUuid: state.uuid, direction: state.direction, caller: state.caller, did: state.did, clientId: state.clientId, at: new Date().toISOString() }
 }
 
 export interface IvrStep { menuId: string; label: string; digit: string | null; at: string }

@@ -2,6 +2,7 @@ import { run, Logger as WorkerLogger, type Runner, type Task, type LogLevel } fr
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { Pool } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
+import type { EventBus } from '../events/bus.ts'
 import { processRecording, type ProcessDeps } from './process-recording.ts'
 import { Spool } from './spool.ts'
 import { BrokenAudioError } from './probe.ts'
@@ -45,7 +46,7 @@ export class RecordingPipeline {
   private readonly m: ReturnType<typeof createMetrics>
 
   constructor(
-    private readonly deps: ProcessDeps & { pool: Pool },
+    private readonly deps: ProcessDeps & { pool: Pool; events?: EventBus },
     private readonly opts: PipelineOptions,
     registry: Registry,
   ) {
@@ -175,6 +176,21 @@ export class RecordingPipeline {
     await this.runner.addJob(TASK, p, { jobKey: p.id, jobKeyMode: mode, maxAttempts: 3 })
   }
 
+  /** Tell live listeners (webhooks, consoles) about a recording's final state; never fails the job. */
+  private async announce(id: string, outcome: 'stored' | 'quarantined'): Promise<void> {
+    const events = this.deps.events
+    if (!events) return
+    try {
+      const { rows } = await this.deps.pool.query<{ call_uuid: string | null; leg_uuid: string | null; failure_reason: string | null }>(
+        'SELECT call_uuid, leg_uuid, failure_reason FROM recordings WHERE id = $1', [id])
+      const r = rows[0]
+      if (outcome === 'stored') events.emit('recording.stored', { recordingId: id, callUuid: r?.call_uuid ?? null, legUuid: r?.leg_uuid ?? null })
+      else events.emit('recording.failed', { recordingId: id, callUuid: r?.call_uuid ?? null, legUuid: r?.leg_uuid ?? null, reason: r?.failure_reason ?? 'quarantined' })
+    } catch (err) {
+      this.deps.log.warn({ err, recording_id: id }, 'recording event not announced')
+    }
+  }
+
   private async runJob(p: Payload, reschedule: (p: Payload, runAt: Date) => Promise<void>): Promise<void> {
     if (!Spool.isRecordingId(p.id)) {
       this.deps.log.error({ payload: p }, 'dropping a job with an invalid recording id')
@@ -185,6 +201,7 @@ export class RecordingPipeline {
     try {
       const outcome = await processRecording(this.deps, p.id)
       this.m.processed.inc({ outcome })
+      if (outcome === 'stored' || outcome === 'quarantined') await this.announce(p.id, outcome)
       if (outcome === 'busy') await this.rescheduleDurably(p.id, () => reschedule(p, new Date(Date.now() + 5_000)))
     } catch (err) {
       // Anything but broken audio is transient (store or Postgres down, ffmpeg killed):

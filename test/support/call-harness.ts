@@ -5,6 +5,7 @@ import { Registry } from 'prom-client'
 import { OutboundServer } from '../../src/esl/outbound-server.ts'
 import { CallService } from '../../src/calls/call-service.ts'
 import { CdrWriter } from '../../src/calls/cdr.ts'
+import { EventBus } from '../../src/events/bus.ts'
 import { PresenceStore } from '../../src/acd/presence.ts'
 import { FsObjectStore } from '../../src/recordings/store/fs-store.ts'
 import { buildDirectory, type ClientInput, type Employee } from '../../src/crm/directory.ts'
@@ -24,6 +25,7 @@ export interface CallHarness {
   cdr: CdrWriter
   store: FsObjectStore
   config: SwitchboardFile
+  events: EventBus
   close(): Promise<void>
 }
 
@@ -46,27 +48,28 @@ export async function startCallHarness(db: TestDatabase, opts: {
     await db.pool.query(`INSERT INTO clients (id, name, segment, kind, assigned_manager_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, [c.id, c.name, c.segment, c.kind, c.assignedManagerId ?? null])
   }
   const directory = buildDirectory({ clients: opts.clients, employees: opts.employees, groups: config.groups }, { defaultRegion: config.defaultRegion })
-  const presence = new PresenceStore(db.pool, log)
+  const events = new EventBus()
+  const presence = new PresenceStore(db.pool, log, events)
   for (const id of opts.ready ?? []) await presence.set(id, 'ready')
   await presence.load()
   const objects = await mkdtemp(path.join(tmpdir(), 'sb-objects-'))
   const store = new FsObjectStore(objects)
   await store.init()
   const spool = await tempSpool()
-  const pipeline = await makePipeline(db.pool, store, spool)
+  const pipeline = await makePipeline(db.pool, store, spool, { events })
   await pipeline.start()
   const cdr = new CdrWriter(db.pool, log)
   const esl = new OutboundServer({ port: 0, host: '127.0.0.1', logger: log })
   const registry = new Registry()
   const service = new CallService(esl, {
     log, pool: db.pool, cdr, spool, recordings: pipeline, directory: () => directory, presence, config: () => config,
-    clock: fixedClock(opts.at ?? '2026-11-23T09:00:00Z'), node: 'test-node',
+    clock: fixedClock(opts.at ?? '2026-11-23T09:00:00Z'), node: 'test-node', events,
     lookupUnknown: unknownCallerLookup(config, () => directory, log),
   }, registry)
   const addr = await esl.listen()
   const sim = new FsSimulator({ port: addr.port, host: '127.0.0.1', timeScale: opts.timeScale ?? 0.01 })
   return {
-    sim, service, presence, cdr, store, config,
+    sim, service, presence, cdr, store, config, events,
     close: async () => {
       sim.closeAll()
       await service.stop(2_000)

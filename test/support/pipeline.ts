@@ -1,3 +1,4 @@
+import type { EventBus } from '../../src/events/bus.ts'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -18,10 +19,10 @@ export async function tempSpool(): Promise<Spool> {
   return spool
 }
 
-export async function makePipeline(pool: Pool, store: ObjectStore, spool: Spool, opts: Partial<PipelineOptions> = {}, log: Logger = silentLogger()): Promise<RecordingPipeline> {
+export async function makePipeline(pool: Pool, store: ObjectStore, spool: Spool, opts: Partial<PipelineOptions> & { events?: EventBus } = {}, log: Logger = silentLogger()): Promise<RecordingPipeline> {
   const cfg = await loadSwitchboardFile(EXAMPLE_CONFIG)
   return new RecordingPipeline(
-    { pool, store, spool, log, recording: () => cfg.recording, retention: () => cfg.retention },
+    { pool, store, spool, log, events: opts.events, recording: () => cfg.recording, retention: () => cfg.retention },
     { ...DEFAULT_PIPELINE_OPTIONS, scanIntervalSec: 1, ...opts },
     new Registry(),
   )

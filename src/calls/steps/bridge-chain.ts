@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { CallContext } from '../context.ts'
-import { endpointOf } from '../context.ts'
+import { endpointOf, callEventBase } from '../context.ts'
 import { startConversationRecording, stopConversationRecording } from './record.ts'
 import type { DirectTarget } from '../../routing/types.ts'
 import type { EslEvent } from '../../esl/event.ts'
@@ -39,9 +39,11 @@ export async function bridgeChain(ctx: CallContext, targets: readonly DirectTarg
       // Live views and "an agent controls only their own call" need this while they talk.
       state.agentId = employee.id
       if (!state.connectedAt) { state.connectedAt = bridgedAt; state.connectedFsUs = bridgedFsUs }
+      deps.events?.emit('call.answered', { ...callEventBase(state), employeeId: employee.id, queueId: state.queueId })
       void startConversationRecording(ctx, state.currentLegUuid ?? '', employee.id)
     }
     channel.on('event', onBridge)
+    deps.events?.emit('call.offered', { ...callEventBase(state), employeeId: employee.id, queueId: state.queueId, ivrPath: state.ivrPath })
     let result: BridgeResult
     try {
       result = await channel.bridge(endpoint, {

@@ -1,0 +1,67 @@
+import { EventEmitter } from 'node:events'
+
+/**
+ * In-process live events of one Switchboard node: what screen pop, the supervisor's live
+ * view, the events stream of click-to-call and the CRM webhooks listen to.
+ *
+ * Why a plain emitter: these are notifications about things already written (or about to
+ * be written) durably elsewhere — calls/legs rows, recordings rows, presence history. A
+ * listener that needs a durable, retried delivery (webhooks) copies the event into its own
+ * Postgres outbox; a listener that is slow must not block the call, so emit() never
+ * awaits and a throwing listener is logged by the bus, never by the call.
+ */
+export interface CallEventBase {
+  callUuid: string
+  direction: 'inbound' | 'outbound' | 'internal' | 'fmc'
+  caller: string | null
+  did: string
+  clientId: string | null
+  at: string
+}
+
+export interface SwitchboardEvents {
+  /** the call was identified and routed (before any prompt or ringing) */
+  'call.started': CallEventBase & { decision: string; reasons: string[]; sourceTag: string | null }
+  /** a call is being offered to (ringing) an employee: screen pop goes out now */
+  'call.offered': CallEventBase & { employeeId: string; queueId: string | null; ivrPath: Array<{ menuId: string; label: string; digit: string | null; at: string }> }
+  /** a person answered: the conversation starts */
+  'call.answered': CallEventBase & { employeeId: string; queueId: string | null }
+  /** the call is over and its CDR was handed to the writer */
+  'call.ended': CallEventBase & {
+    outcome: string; counted: boolean; agentId: string | null; queueId: string | null; billsec: number; talkSec: number
+    answeredAt: string | null; connectedAt: string | null; hangupCause: string | null; csat: number | null
+    ivrPath: Array<{ menuId: string; label: string; digit: string | null; at: string }>
+  }
+  /** an agent's presence changed (API, automatic no-answer, wrap-up…) */
+  'agent.state': { employeeId: string; state: string; reason: string | null; at: string }
+  /** a recording reached the object store, verified */
+  'recording.stored': { recordingId: string; callUuid: string | null; legUuid: string | null }
+  /** a recording could not be stored (quarantined: broken audio) */
+  'recording.failed': { recordingId: string; callUuid: string | null; legUuid: string | null; reason: string }
+}
+
+export type SwitchboardEventName = keyof SwitchboardEvents
+
+type Listener<K extends SwitchboardEventName> = (payload: SwitchboardEvents[K]) => void
+
+export class EventBus {
+  private readonly emitter = new EventEmitter()
+  constructor(private readonly onListenerError: (err: unknown, event: string) => void = () => undefined) {
+    // Many SSE clients (500 agents' screen-pop pages) may listen at once.
+    this.emitter.setMaxListeners(0)
+  }
+
+  on<K extends SwitchboardEventName>(name: K, listener: Listener<K>): () => void {
+    const wrapped = (payload: SwitchboardEvents[K]) => {
+      try { listener(payload) } catch (err) { this.onListenerError(err, name) }
+    }
+    this.emitter.on(name, wrapped)
+    return () => { this.emitter.off(name, wrapped) }
+  }
+
+  emit<K extends SwitchboardEventName>(name: K, payload: SwitchboardEvents[K]): void {
+    this.emitter.emit(name, payload)
+  }
+
+  listenerCount(name: SwitchboardEventName): number { return this.emitter.listenerCount(name) }
+}
