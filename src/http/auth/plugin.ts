@@ -49,8 +49,31 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { pool: Pool; pr
   })
 }, { name: 'switchboard-auth' })
 
+const TOKEN_SHAPE = /^[A-Za-z0-9._~+/=-]{10,200}$/
+/** Name of the HttpOnly cookie the web console's sign-in sets (see the console routes). */
+export const SESSION_COOKIE = 'sb_token'
+
+/**
+ * The bearer token, or — for GET/HEAD only — the console's session cookie: an <audio>
+ * element (Range streaming) and EventSource (SSE) cannot send an Authorization header.
+ * Never for state-changing methods, so a cross-site form cannot ride on the cookie (the
+ * cookie is SameSite=Strict as well).
+ */
 function bearerOf(req: FastifyRequest): string | null {
   const h = req.headers.authorization
-  if (typeof h === 'string' && /^Bearer [A-Za-z0-9._~+/=-]{10,200}$/.test(h)) return h.slice(7)
+  if (typeof h === 'string' && h.startsWith('Bearer ') && TOKEN_SHAPE.test(h.slice(7))) return h.slice(7)
+  if (req.method === 'GET' || req.method === 'HEAD') return cookieToken(req.headers.cookie)
+  return null
+}
+
+function cookieToken(header: string | undefined): string | null {
+  if (!header || header.length > 4096) return null
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) {
+      const value = part.slice(eq + 1).trim()
+      return TOKEN_SHAPE.test(value) ? value : null
+    }
+  }
   return null
 }
