@@ -33,6 +33,11 @@ import { auditRoutes } from './http/plugins/audit.ts'
 import { RetentionSweeperRunner } from './recordings/access/retention-sweeper.ts'
 import { systemClock } from './routing/types.ts'
 import { EventBus } from './events/bus.ts'
+import { startWebhooks } from './webhooks/index.ts'
+import { webhooksRoutes } from './http/plugins/webhooks.ts'
+import { erasureRoutes } from './http/plugins/erasure.ts'
+import { exportsRoutes } from './http/plugins/exports.ts'
+import { DailyCsvExporter } from './erp/daily-csv.ts'
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const EXAMPLE_CONFIG = path.join(PROJECT_ROOT, 'config', 'switchboard.example.yaml')
@@ -121,6 +126,12 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
     const events = new EventBus((err, event) => log!.error({ err, event }, 'event listener failed'))
+    // Webhooks (issue 14): events → Postgres outbox → signed deliveries; stopped after the calls (stops run in reverse).
+    const webhooks = startWebhooks({ pool, events, log: log.child({ part: 'webhooks' }), config: () => config.current(), node: env.NODE_NAME, registry, env: envVars })
+    stops.push(() => webhooks.stop())
+    const dailyCsv = new DailyCsvExporter({ pool, log: log.child({ part: 'erp-csv' }), erp: () => config.current().erp, links: () => config.current().links, node: env.NODE_NAME })
+    dailyCsv.start()
+    stops.push(() => dailyCsv.stop())
 
     // Recordings: spool → transcode → object store, durable jobs in Postgres.
     const spool = new Spool(path.resolve(env.SPOOL_DIR))
@@ -178,6 +189,9 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
         recordingsRoutes({ pool, store, log: log.child({ part: 'recordings-api' }) }),
         clientsRoutes({ pool }),
         auditRoutes({ pool }),
+        webhooksRoutes({ pool, store, log: log.child({ part: 'webhooks-api' }), signer: webhooks.signer, onRedeliver: () => webhooks.worker.wake() }),
+        erasureRoutes({ pool, store, log: log.child({ part: 'erasure' }) }),
+        exportsRoutes({ pool, config: () => config.current() }),
       ],
     })
     const httpUrl = await http.listen({ port: env.PORT, host: env.HOST })

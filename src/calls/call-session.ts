@@ -223,13 +223,14 @@ export class CallSession {
     await deps.cdr.end({
       uuid: state.uuid, answeredAt: state.answeredAt, endedAt, billsec, hangupCause: channel.hangupCause ?? info?.cause ?? null,
       outcome: state.outcome, counted, agentId: state.agentId, queueId: state.queueId, ivrPath: state.ivrPath,
-      routeReasons: state.decision?.reasons ?? [], csat: state.csat,
+      routeReasons: state.decision?.reasons ?? [], csat: state.csat, talkSec,
     }).catch((err) => log.error({ err }, 'CDR write failed'))
     log.info({ outcome: state.outcome, billsec, counted, agent_id: state.agentId, recordings: state.recordingIds.length }, 'call ended')
     deps.events?.emit('call.ended', {
       ...callEventBase(state), outcome: state.outcome, counted, agentId: state.agentId, queueId: state.queueId, billsec, talkSec,
       answeredAt: state.answeredAt?.toISOString() ?? null, connectedAt: state.connectedAt?.toISOString() ?? null,
       hangupCause: channel.hangupCause ?? info?.cause ?? null, csat: state.csat, ivrPath: state.ivrPath,
+      startedAt: startedAt.toISOString(), recordingIds: [...state.recordingIds],
     })
     channel.close()
   }

@@ -28,6 +28,8 @@ export interface CallEnd {
   ivrPath: unknown[]
   routeReasons: string[]
   csat: number | null
+  /** conversation seconds (person answered → hangup); kept for the ERP export */
+  talkSec?: number | null
 }
 
 export interface LegRow {
@@ -86,10 +88,11 @@ export class CdrWriter {
     await this.write({
       what: 'call end',
       sql: `UPDATE calls SET answered_at = $2, ended_at = $3, billsec = $4, hangup_cause = $5, outcome = $6, counted = $7,
-              agent_id = (SELECT id FROM employees WHERE id = $8), queue_id = $9, ivr_path = $10, route_reasons = $11, csat = $12
+              agent_id = (SELECT id FROM employees WHERE id = $8), queue_id = $9, ivr_path = $10, route_reasons = $11, csat = $12,
+              talk_sec = COALESCE($13, talk_sec)
             WHERE uuid = $1`,
       params: [e.uuid, e.answeredAt, e.endedAt, e.billsec, e.hangupCause, e.outcome, e.counted, e.agentId, e.queueId,
-        JSON.stringify(e.ivrPath), JSON.stringify(e.routeReasons), e.csat],
+        JSON.stringify(e.ivrPath), JSON.stringify(e.routeReasons), e.csat, e.talkSec ?? null],
     })
   }
 

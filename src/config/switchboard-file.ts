@@ -16,6 +16,7 @@ import { Value, type ValueError } from '@sinclair/typebox/value'
 import { IANAZone } from 'luxon'
 import { parse as parseYaml } from 'yaml'
 import { ConfigError } from '../errors.ts'
+import { allowListEntryProblem, webhookUrlProblem } from '../webhooks/targets.ts'
 
 const strict = { additionalProperties: false } as const
 
@@ -280,6 +281,69 @@ export const CrmSchema = Type.Object({
   }, strict)),
 }, { ...strict, default: {} })
 
+// ---------------------------------------------------------------- webhooks, links, ERP export (issues 14, 7)
+
+export const WEBHOOK_EVENTS = ['call.started', 'call.answered', 'call.ended', 'recording.stored', 'recording.failed'] as const
+
+export const WebhookEndpointSchema = Type.Object({
+  id: Id,
+  url: Type.String({ minLength: 1, maxLength: 2048, description: 'http(s) URL the events are POSTed to' }),
+  events: Type.Array(Type.Union(WEBHOOK_EVENTS.map((e) => Type.Literal(e))), { minItems: 1, uniqueItems: true }),
+  secret: Type.Optional(Type.String({ minLength: 16, maxLength: 512, description: 'HMAC-SHA256 signing secret (at least 16 characters)' })),
+  secretEnv: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$', description: 'name of the environment variable holding the signing secret' })),
+  enabled: Type.Boolean({ default: true }),
+  format: Type.Union([Type.Literal('switchboard'), Type.Literal('erp')], { default: 'switchboard', description: "'erp': one flat per-call record (issue 7) instead of the event envelope" }),
+  countedOnly: Type.Boolean({ default: false, description: 'call.ended only for calls that count in statistics (ERP)' }),
+}, strict)
+
+export const WebhooksSchema = Type.Object({
+  maxAttempts: PositiveInt(8, { maximum: 100, description: 'attempts before a delivery becomes a dead letter' }),
+  backoff: Type.Object({
+    baseMs: PositiveInt(5_000, { maximum: 3_600_000, description: 'delay after the first failure; doubles per attempt' }),
+    maxMs: PositiveInt(3_600_000, { maximum: 86_400_000 }),
+  }, { ...strict, default: {} }),
+  timeoutMs: PositiveInt(5_000, { maximum: 60_000, description: 'whole request: connect, send, answer' }),
+  pollMs: PositiveInt(1_000, { maximum: 60_000, description: 'how often each node looks for due deliveries' }),
+  concurrency: PositiveInt(4, { maximum: 64, description: 'deliveries in flight per node' }),
+  keepDays: PositiveInt(30, { maximum: 3650, description: 'delivered events are removed from the outbox after this many days (dead letters stay until redelivered)' }),
+  allowPrivateTargets: Type.Boolean({ default: false, description: 'allow loopback/private/link-local targets (otherwise only via allowList)' }),
+  allowList: Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { default: [], maxItems: 100, description: 'CIDRs or host names allowed although private' }),
+  endpoints: Type.Array(WebhookEndpointSchema, { default: [], maxItems: 50 }),
+}, { ...strict, default: {} })
+
+export const LinksSchema = Type.Object({
+  publicBaseUrl: Type.String({ pattern: '^https?://[^\\s]+$', default: 'http://127.0.0.1:8080', description: 'http(s) base URL of this Switchboard as the CRM reaches it' }),
+  downloadTtlSec: PositiveInt(900, { maximum: 86_400, description: 'lifetime of signed download links' }),
+  signingSecretEnv: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$', description: 'environment variable holding the link signing key (default: a key generated once and kept in Postgres)' })),
+}, { ...strict, default: {} })
+
+export const ErpSchema = Type.Object({
+  dailyCsv: Type.Object({
+    enabled: Type.Boolean({ default: false }),
+    directory: Type.String({ minLength: 1, default: './data/erp', description: 'where calls-YYYY-MM-DD.csv files are written' }),
+    atLocalTime: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', default: '00:30', description: "'HH:mm' local time the previous day is exported" }),
+    timeZone: Type.String({ minLength: 1, default: 'Europe/Moscow', description: 'IANA time zone of the export day' }),
+  }, { ...strict, default: {} }),
+}, { ...strict, default: {} })
+
+// ---------------------------------------------------------------- click-to-call, callbacks (issues 13, 6)
+
+/** Calls Switchboard originates: the employee's phone first (inbound ESL originate), then the client. */
+export const ClickToCallSchema = Type.Object({
+  employeeRingSec: PositiveInt(30, { maximum: 300, description: "how long the employee's phone rings before the attempt fails" }),
+}, { ...strict, default: {} })
+
+/** The callback worker: callback tasks (after hours, abandoned) are dialled once the office is open and an agent is ready. */
+export const CallbacksSchema = Type.Object({
+  enabled: Type.Boolean({ default: true }),
+  maxAttempts: PositiveInt(3, { maximum: 50, description: 'dial attempts before a task is closed as failed' }),
+  retryDelayMin: PositiveInt(30, { maximum: 10080, description: 'minutes between attempts when the client did not answer' }),
+  pollIntervalSec: PositiveInt(15, { maximum: 3600, description: 'how often each node looks for due callbacks' }),
+  reachedTalkSec: NonNegInt(10, { maximum: 3600, description: 'a task is done only when the client talked at least this long' }),
+  defaultQueue: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: 'queue whose groups work callbacks that name no queue and no manager' })),
+  staleAfterMin: PositiveInt(240, { maximum: 10080, description: 'an attempt still in_progress after this long (node died) is reopened' }),
+}, { ...strict, default: {} })
+
 export const SwitchboardFileSchema = Type.Object({
   version: Type.Optional(Type.Integer({ minimum: 1 })),
   defaultRegion: Type.String({ pattern: '^[A-Z]{2}$', default: 'RU', description: 'ISO 3166 region for phone normalisation' }),
@@ -298,6 +362,9 @@ export const SwitchboardFileSchema = Type.Object({
   stats: StatsSchema,
   csat: CsatSchema,
   crm: CrmSchema,
+  webhooks: WebhooksSchema,
+  links: LinksSchema,
+  erp: ErpSchema,
 }, strict)
 
 export type SwitchboardFile = Static<typeof SwitchboardFileSchema>
@@ -321,6 +388,11 @@ export type RetentionConfig = Static<typeof RetentionSchema>
 export type RetentionPolicyConfig = Static<typeof RetentionPolicySchema>
 export type StatsConfig = Static<typeof StatsSchema>
 export type CsatConfig = Static<typeof CsatSchema>
+export type WebhooksConfig = Static<typeof WebhooksSchema>
+export type WebhookEndpointConfig = Static<typeof WebhookEndpointSchema>
+export type WebhookEventName = typeof WEBHOOK_EVENTS[number]
+export type LinksConfig = Static<typeof LinksSchema>
+export type ErpConfig = Static<typeof ErpSchema>
 export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun'
 
 // ---------------------------------------------------------------- validation
@@ -535,6 +607,8 @@ function semanticProblems(cfg: SwitchboardFile): Problem[] {
     p.push({ path: 'fmc.variable', message: 'required when destinationFrom is variable' })
   }
 
+  webhookProblems(cfg, p)
+
   const ret = cfg.retention
   if (ret.defaultDays < ret.minimumDays) p.push({ path: 'retention.defaultDays', message: `${ret.defaultDays} is below retention.minimumDays (${ret.minimumDays})` })
   ret.policies.forEach((pol, i) => {
@@ -542,6 +616,25 @@ function semanticProblems(cfg: SwitchboardFile): Problem[] {
     needQueue(pol.queue, `retention.policies[${i}].queue`)
   })
   return p
+}
+
+function webhookProblems(cfg: SwitchboardFile, p: Problem[]): void {
+  const w = cfg.webhooks
+  w.allowList.forEach((entry, i) => {
+    const problem = allowListEntryProblem(entry)
+    if (problem) p.push({ path: `webhooks.allowList[${i}]`, message: problem })
+  })
+  if (w.backoff.maxMs < w.backoff.baseMs) p.push({ path: 'webhooks.backoff.maxMs', message: `must not be below webhooks.backoff.baseMs (${w.backoff.baseMs})` })
+  duplicates(w.endpoints.map((e) => e.id), 'webhooks.endpoints', p)
+  w.endpoints.forEach((e, i) => {
+    const path = `webhooks.endpoints[${i}]`
+    const problem = webhookUrlProblem(e.url, w)
+    if (problem) p.push({ path: `${path}.url`, message: problem })
+    if ((e.secret === undefined) === (e.secretEnv === undefined)) p.push({ path: `${path}.secret`, message: 'give exactly one of secret or secretEnv' })
+    if (e.format === 'erp' && (e.events.length !== 1 || e.events[0] !== 'call.ended')) p.push({ path: `${path}.events`, message: "format erp sends per-call records: events must be [call.ended]" })
+  })
+  if (!IANAZone.isValidZone(cfg.erp.dailyCsv.timeZone)) p.push({ path: 'erp.dailyCsv.timeZone', message: `${JSON.stringify(cfg.erp.dailyCsv.timeZone)} is not a valid IANA time zone` })
+  try { new URL(cfg.links.publicBaseUrl) } catch { p.push({ path: 'links.publicBaseUrl', message: 'is not a URL' }) }
 }
 
 /**

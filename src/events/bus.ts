@@ -31,6 +31,8 @@ export interface SwitchboardEvents {
     outcome: string; counted: boolean; agentId: string | null; queueId: string | null; billsec: number; talkSec: number
     answeredAt: string | null; connectedAt: string | null; hangupCause: string | null; csat: number | null
     ivrPath: Array<{ menuId: string; label: string; digit: string | null; at: string }>
+    /** when the call arrived / was placed, and the recordings it made (ids, for links in webhooks) */
+    startedAt?: string; recordingIds?: string[]
   }
   /** an agent's presence changed (API, automatic no-answer, wrap-up…) */
   'agent.state': { employeeId: string; state: string; reason: string | null; at: string }
