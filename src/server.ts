@@ -33,6 +33,12 @@ import { auditRoutes } from './http/plugins/audit.ts'
 import { RetentionSweeperRunner } from './recordings/access/retention-sweeper.ts'
 import { systemClock } from './routing/types.ts'
 import { EventBus } from './events/bus.ts'
+import { InboundClient } from './esl/inbound-client.ts'
+import { OutboundCalls } from './calls/click-to-call.ts'
+import { CallbackWorker } from './callbacks/worker.ts'
+import { clickToCallRoutes } from './http/plugins/click-to-call.ts'
+import { employeesRoutes } from './http/plugins/employees.ts'
+import { callbacksRoutes } from './http/plugins/callbacks.ts'
 import { startWebhooks } from './webhooks/index.ts'
 import { webhooksRoutes } from './http/plugins/webhooks.ts'
 import { erasureRoutes } from './http/plugins/erasure.ts'
@@ -56,6 +62,10 @@ export interface Switchboard {
   eslPort: number
   registry: Registry
   events: EventBus
+  /** FreeSWITCH's inbound event socket (null: FS_ESL_HOST not set), the calls we originate, the callback worker. */
+  inbound: InboundClient | null
+  outbound: OutboundCalls
+  callbackWorker: CallbackWorker
   stop(): Promise<void>
 }
 
@@ -161,6 +171,31 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     const eslAddr = await esl.listen()
     stops.push(() => calls.stop())
 
+    // Calls Switchboard places itself (click-to-call, callbacks) go through FreeSWITCH's
+    // inbound event socket when FS_ESL_HOST is set; it reconnects on its own. FreeSWITCH
+    // dials the answered leg back to this node's ESL address (ESL_ADVERTISE_ADDR).
+    const inbound = env.FS_ESL_HOST
+      ? new InboundClient({ host: env.FS_ESL_HOST, port: env.FS_ESL_PORT, password: env.FS_ESL_PASSWORD, logger: log.child({ part: 'fs-inbound' }) })
+      : null
+    if (inbound) {
+      inbound.start().then(() => log.info({ fs_esl: `${env.FS_ESL_HOST}:${env.FS_ESL_PORT}` }, 'FreeSWITCH inbound event socket connected'))
+        .catch((err) => log.error({ err }, 'FreeSWITCH inbound event socket refused the login (FS_ESL_PASSWORD?): originating calls is off'))
+      stops.push(() => inbound.stop())
+    } else log.info('FS_ESL_HOST not set: click-to-call and callbacks answer 503')
+    const wildcard = env.ESL_HOST === '0.0.0.0' || env.ESL_HOST === '::'
+    if (inbound && wildcard && !env.ESL_ADVERTISE_ADDR) log.warn('ESL_HOST listens on all interfaces: set ESL_ADVERTISE_ADDR to the address FreeSWITCH reaches this node at (using 127.0.0.1)')
+    const socketAddress = env.ESL_ADVERTISE_ADDR ?? `${wildcard ? '127.0.0.1' : env.ESL_HOST}:${eslAddr.port}`
+    const outbound = new OutboundCalls({
+      log: log.child({ part: 'originate' }), pool, events, presence, directory: () => directory.current(), config: () => config.current(),
+      inbound, socketAddress: () => socketAddress,
+    })
+    const callbackWorker = new CallbackWorker({
+      pool, log: log.child({ part: 'callbacks' }), config: () => config.current(), directory: () => directory.current(), presence, outbound,
+      canOriginate: () => inbound?.connected === true, clock: systemClock, node: env.NODE_NAME,
+    })
+    callbackWorker.start()
+    stops.push(() => callbackWorker.stop())
+
     // Retention: expired recordings leave the object store (rows kept as 'deleted'); holds are never touched.
     const sweeper = new RetentionSweeperRunner({ pool, store, log: log.child({ part: 'retention' }) }, { intervalSec: 3600, limit: 500 })
     sweeper.start()
@@ -178,6 +213,13 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
           return { ok: d.level !== 'critical', detail }
         },
       },
+      {
+        // Reported, but not configured is not "not ready": only click-to-call and callbacks need it.
+        name: 'freeswitch_inbound',
+        check: async () => inbound
+          ? { ok: inbound.connected, detail: `${env.FS_ESL_HOST}:${env.FS_ESL_PORT} ${inbound.connected ? 'connected' : 'not connected'}` }
+          : { ok: true, detail: 'not configured (FS_ESL_HOST unset): click-to-call and callbacks unavailable' },
+      },
     ]
 
     const http = await buildHttpApp({
@@ -189,6 +231,9 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
         recordingsRoutes({ pool, store, log: log.child({ part: 'recordings-api' }) }),
         clientsRoutes({ pool }),
         auditRoutes({ pool }),
+        clickToCallRoutes({ outbound }),
+        employeesRoutes({ directory: () => directory.current(), presence: (id) => presence.get(id), config: () => config.current() }),
+        callbacksRoutes({ pool }),
         webhooksRoutes({ pool, store, log: log.child({ part: 'webhooks-api' }), signer: webhooks.signer, onRedeliver: () => webhooks.worker.wake() }),
         erasureRoutes({ pool, store, log: log.child({ part: 'erasure' }) }),
         exportsRoutes({ pool, config: () => config.current() }),
@@ -198,7 +243,7 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     stops.push(() => http.close())
     log.info({ url: httpUrl, esl_port: eslAddr.port }, 'HTTP listening')
 
-    return { env, log, config, pool, store, pipeline, presence, calls, http, httpUrl, eslPort: eslAddr.port, registry, events, stop: stopAll }
+    return { env, log, config, pool, store, pipeline, presence, calls, http, httpUrl, eslPort: eslAddr.port, registry, events, inbound, outbound, callbackWorker, stop: stopAll }
   } catch (err) {
     await stopAll()
     throw err

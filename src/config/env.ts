@@ -15,7 +15,10 @@ export const EnvSchema = Type.Object({
   HOST: Type.String({ minLength: 1 }),
   ESL_PORT: Port,
   ESL_HOST: Type.String({ minLength: 1 }),
-  FS_ESL_HOST: Type.String({ minLength: 1 }),
+  /** host:port FreeSWITCH dials back for calls Switchboard originates (`&socket(…)`); default ESL_HOST:<listening port>. */
+  ESL_ADVERTISE_ADDR: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:\\[\\]-]+:[0-9]{1,5}$' })),
+  /** Unset: no inbound ESL client (features that originate calls answer 503). */
+  FS_ESL_HOST: Type.Optional(Type.String({ minLength: 1 })),
   FS_ESL_PORT: Port,
   FS_ESL_PASSWORD: Type.String(),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
@@ -43,7 +46,7 @@ export function readEnvConfig(env: NodeJS.ProcessEnv): EnvConfig {
   const dataDir = env.DATA_DIR ?? './data'
   const raw: Record<string, unknown> = {
     PORT: '8080', HOST: '127.0.0.1', ESL_PORT: '8084', ESL_HOST: '127.0.0.1',
-    FS_ESL_HOST: '127.0.0.1', FS_ESL_PORT: '8021', FS_ESL_PASSWORD: 'ClueCon',
+    FS_ESL_PORT: '8021', FS_ESL_PASSWORD: 'ClueCon',
     DATA_DIR: dataDir, SPOOL_DIR: `${dataDir}/spool`, S3_BUCKET: 'recordings', S3_REGION: 'us-east-1',
     LOG_LEVEL: 'info', NODE_NAME: env.HOSTNAME ?? 'switchboard-1',
   }

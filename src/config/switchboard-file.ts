@@ -365,6 +365,8 @@ export const SwitchboardFileSchema = Type.Object({
   webhooks: WebhooksSchema,
   links: LinksSchema,
   erp: ErpSchema,
+  clickToCall: ClickToCallSchema,
+  callbacks: CallbacksSchema,
 }, strict)
 
 export type SwitchboardFile = Static<typeof SwitchboardFileSchema>
@@ -603,6 +605,7 @@ function semanticProblems(cfg: SwitchboardFile): Problem[] {
     p.push({ path: 'routing.blacklist.queue', message: 'required when treatment is queue' })
   }
   needQueue(r.afterHours.holidayQueue, 'routing.afterHours.holidayQueue')
+  needQueue(cfg.callbacks.defaultQueue, 'callbacks.defaultQueue')
   if (cfg.fmc.destinationFrom === 'variable' && cfg.fmc.variable === undefined) {
     p.push({ path: 'fmc.variable', message: 'required when destinationFrom is variable' })
   }

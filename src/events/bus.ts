@@ -34,6 +34,12 @@ export interface SwitchboardEvents {
     /** when the call arrived / was placed, and the recordings it made (ids, for links in webhooks) */
     startedAt?: string; recordingIds?: string[]
   }
+  /** progress of a call Switchboard originated (click-to-call, callback): employee first, then the client */
+  'call.progress': {
+    callUuid: string; stage: CallProgressStage; employeeId: string; callee: string; clientId: string | null
+    callbackId: string | null; origin: 'click-to-call' | 'callback'; at: string
+    cause?: string | null; outcome?: string | null; talkSec?: number
+  }
   /** an agent's presence changed (API, automatic no-answer, wrap-up…) */
   'agent.state': { employeeId: string; state: string; reason: string | null; at: string }
   /** a recording reached the object store, verified */
@@ -41,6 +47,9 @@ export interface SwitchboardEvents {
   /** a recording could not be stored (quarantined: broken audio) */
   'recording.failed': { recordingId: string; callUuid: string | null; legUuid: string | null; reason: string }
 }
+
+/** originating → employee_answered → client_ringing → answered → ended, or failed (with a cause) at any point. */
+export type CallProgressStage = 'originating' | 'employee_answered' | 'client_ringing' | 'answered' | 'ended' | 'failed'
 
 export type SwitchboardEventName = keyof SwitchboardEvents
 

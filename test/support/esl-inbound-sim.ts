@@ -6,6 +6,18 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { apiResponse, commandReply, CommandReader, GOODBYE, plainEvent, jsonEvent, type ReceivedCommand } from './esl-wire.ts'
+import type { BridgeTarget, CallScript, FsSimulator, SimCall } from './fs-simulator.ts'
+import { parseOriginateArgs, type OriginateSpec } from '../../src/esl/originate.ts'
+
+/** One `originate` the simulator ran: what was asked, how the first leg ended, the socket call it made. */
+export interface SimOriginate {
+  spec: OriginateSpec
+  uuid: string
+  /** `+OK <uuid>` or `-ERR <CAUSE>`, as answered. */
+  result: string
+  /** The answered leg running `&socket(host:port …)`, dialling Switchboard's outbound server. */
+  call?: SimCall
+}
 
 export interface InboundSimOptions {
   password?: string
@@ -15,12 +27,26 @@ export interface InboundSimOptions {
   bgapiDelayMs?: number
   /** Commands (first word) never answered. */
   neverAnswer?: string[]
+  /**
+   * `originate` like mod_commands: the first leg rings per `targets[endpoint]` (default:
+   * answers after 10 ms); the answer is `+OK <origination_uuid>` once it answers, else
+   * `-ERR <cause>`. An answered leg with `&socket(host:port async full)` then connects to
+   * that address as an outbound, already answered channel carrying the originate's
+   * variables — through `fs`, with `script(spec)` adding the rest (bridge targets, hangup).
+   * Times are script ms, scaled by the FsSimulator's timeScale.
+   */
+  originate?: {
+    fs?: FsSimulator
+    targets?: Record<string, BridgeTarget>
+    script?: (spec: OriginateSpec) => Partial<CallScript>
+  }
 }
 
 export class InboundSimulator {
   private server: Server
   readonly sockets = new Set<Socket>()
   readonly commands: ReceivedCommand[] = []
+  readonly originates: SimOriginate[] = []
   connections = 0
   port = 0
 
@@ -79,13 +105,16 @@ export class InboundSimulator {
             break
           }
           case 'api':
-            socket.write(apiResponse(this.runApi(rest)))
+            // originate blocks until the first leg answers (or fails); everything else answers at once.
+            if (rest.startsWith('originate ')) void this.runOriginate(rest.slice('originate '.length)).then((body) => socket.write(apiResponse(body)))
+            else socket.write(apiResponse(this.runApi(rest)))
             break
           case 'bgapi': {
             const job = cmd.headers['job-uuid'] ?? randomUUID()
             socket.write(commandReply(`+OK Job-UUID: ${job}`))
-            const body = this.runApi(rest)
-            setTimeout(() => {
+            const originate = rest.startsWith('originate ') ? this.runOriginate(rest.slice('originate '.length)) : null
+            const body = originate ? '' : this.runApi(rest)
+            void (originate ?? Promise.resolve(body)).then((body) => setTimeout(() => {
               if (!events.has('BACKGROUND_JOB') && !events.has('all')) return
               const [command, ...args] = rest.split(' ')
               const headers: Array<[string, string]> = [
@@ -98,7 +127,8 @@ export class InboundSimulator {
                 ['Job-Command-Arg', args.join(' ')],
               ]
               socket.write(format === 'json' ? jsonEvent(headers, body) : plainEvent(headers, body))
-            }, this.opts.bgapiDelayMs ?? 5)
+              this.afterJob.get(body)?.()
+            }, this.opts.bgapiDelayMs ?? 5))
             break
           }
           case 'exit':
@@ -111,6 +141,52 @@ export class InboundSimulator {
         }
       }
     })
+  }
+
+  /** What happens after the answer of an originate is written: its leg runs the socket app. */
+  private readonly afterJob = new Map<string, () => void>()
+
+  private async runOriginate(args: string): Promise<string> {
+    const spec = parseOriginateArgs(args)
+    if (!spec) return '-USAGE: <call url> <exten>|&<application_name>(<app_args>) [<dialplan>] [<context>] [<cid_name>] [<cid_num>] [<timeout_sec>]\n'
+    const o = this.opts.originate ?? {}
+    const uuid = spec.vars.origination_uuid || randomUUID()
+    const scale = o.fs?.opts.timeScale ?? 1
+    const target = o.targets?.[spec.endpoint] ?? { answerAfterMs: 10 }
+    const timeoutMs = Number(spec.vars.originate_timeout ?? 60) * 1000
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms * scale))
+    const record = (result: string) => { this.originates.push({ spec, uuid, result }); return `${result}\n` }
+    if (target.busy || target.failCause) {
+      await sleep(target.ringMs ?? 0)
+      return record(`-ERR ${target.busy ? 'USER_BUSY' : target.failCause}`)
+    }
+    if (target.noAnswer || (target.answerAfterMs ?? 0) >= timeoutMs) {
+      await sleep(timeoutMs)
+      return record('-ERR NO_ANSWER')
+    }
+    await sleep(target.answerAfterMs ?? 0)
+    const body = record(`+OK ${uuid}`)
+    const entry = this.originates[this.originates.length - 1]
+    const addr = spec.app.name === 'socket' ? /^\[?([^\]\s]+?)\]?:(\d+)\b/.exec(spec.app.arg) : null
+    if (addr && o.fs) {
+      const fs = o.fs
+      // FreeSWITCH answers the job, then the session thread runs the socket application.
+      this.afterJob.set(body, () => {
+        this.afterJob.delete(body)
+        const dest = spec.endpoint.split('/').pop() ?? spec.endpoint
+        entry.call = fs.call({
+          uuid, direction: 'outbound', answered: true, context: 'default',
+          callerIdNumber: spec.vars.origination_caller_id_number ?? '0000000000',
+          callerIdName: spec.vars.origination_caller_id_name ?? 'FreeSWITCH',
+          destination: dest, channelName: spec.endpoint.startsWith('user/') ? `sofia/internal/${dest}@127.0.0.1` : spec.endpoint,
+          vars: { ...spec.vars }, connectTo: { host: addr[1], port: Number(addr[2]) },
+          ...o.script?.(spec),
+        })
+      })
+      // api originate has no job event: start right after the response.
+      setTimeout(() => this.afterJob.get(body)?.(), (this.opts.bgapiDelayMs ?? 5) + 1)
+    }
+    return body
   }
 
   private runApi(line: string): string {

@@ -74,6 +74,15 @@ export interface CallScript {
   playbackMs?: [number, number]
   /** When the caller talks (recorded on the left channel); default: the whole call. */
   callerTalks?: Span[]
+  /**
+   * A leg FreeSWITCH created itself (`originate … &socket(host:port async full)`): direction
+   * outbound, already answered when it reaches the socket, dialling the address in the
+   * socket app instead of the simulator's port. Set by the inbound simulator's originate.
+   */
+  direction?: 'inbound' | 'outbound'
+  answered?: boolean
+  connectTo?: { host: string; port: number }
+  channelName?: string
 }
 
 export interface SimulatorOptions {
@@ -383,6 +392,9 @@ export class SimCall {
   private readonly writeQueue: Buffer[] = []
   private writing = false
   private readonly channelName: string
+  private readonly direction: 'inbound' | 'outbound'
+  /** `host:port async full` of the socket app this channel runs. */
+  private readonly socketAppData: string
   private readonly profile: Headers
 
   constructor(
@@ -393,10 +405,11 @@ export class SimCall {
     const dest = script.destination ?? '7001'
     const sofia = script.source === 'sofia'
     const caller = script.callerIdNumber ?? '74951234567'
-    this.channelName = sofia ? `sofia/external/${caller}@127.0.0.1:5060` : `loopback/${dest}-b`
+    this.channelName = script.channelName ?? (sofia ? `sofia/external/${caller}@127.0.0.1:5060` : `loopback/${dest}-b`)
+    this.direction = script.direction ?? 'inbound'
     this.profile = [
-      ['Caller-Direction', 'inbound'],
-      ['Caller-Logical-Direction', 'inbound'],
+      ['Caller-Direction', this.direction],
+      ['Caller-Logical-Direction', this.direction],
       ['Caller-Dialplan', 'XML'],
       ['Caller-Caller-ID-Name', script.callerIdName ?? 'Client'],
       ['Caller-Caller-ID-Number', caller],
@@ -415,7 +428,7 @@ export class SimCall {
       ['Caller-Privacy-Hide-Number', 'false'],
     ]
     const v = this.vars
-    v.set('direction', 'inbound')
+    v.set('direction', this.direction)
     v.set('uuid', this.uuid)
     v.set('session_id', String(sequence % 1000))
     v.set('channel_name', this.channelName)
@@ -434,11 +447,17 @@ export class SimCall {
     for (const [name, value] of Object.entries(script.sipHeaders ?? {})) v.set(`sip_h_${name}`, value)
     for (const [name, value] of Object.entries(script.vars ?? {})) v.set(name, value)
     v.set('call_uuid', this.uuid)
-    v.set('current_application_data', `127.0.0.1:${sim.opts.port} async full`)
+    const target = script.connectTo ?? { host: sim.opts.host, port: sim.opts.port }
+    this.socketAppData = `${target.host}:${target.port} async full`
+    v.set('current_application_data', this.socketAppData)
     v.set('current_application', 'socket')
-    v.set('socket_host', '127.0.0.1')
+    v.set('socket_host', target.host)
+    if (script.answered) {
+      this.answeredAtMs = 0
+      v.set('endpoint_disposition', 'ANSWER')
+    }
 
-    this.socket = connect(sim.opts.port, sim.opts.host)
+    this.socket = connect(target.port, target.host)
     this.socket.setNoDelay(true)
     this.done = new Promise((resolve, reject) => {
       this.socket.on('error', (err) => {
@@ -676,7 +695,7 @@ export class SimCall {
     return [
       ['Event-Name', 'CHANNEL_DATA'],
       ...this.commonHeaders('mod_event_socket.c', 'parse_command'),
-      ['Channel-Direction', 'inbound'],
+      ['Channel-Direction', this.direction],
       ['Channel-Caller-ID-Name', this.script.callerIdName ?? 'Client'],
       ['Channel-Caller-ID-Number', this.script.callerIdNumber ?? '74951234567'],
       ['Channel-Destination-Number', this.script.destination ?? '7001'],
@@ -714,8 +733,8 @@ export class SimCall {
       ['Channel-State-Number', this.channelState === 'CS_EXECUTE' ? '4' : this.channelState === 'CS_HANGUP' ? '10' : '11'],
       ['Channel-Name', this.channelName],
       ['Unique-ID', this.uuid],
-      ['Call-Direction', 'inbound'],
-      ['Presence-Call-Direction', 'inbound'],
+      ['Call-Direction', this.direction],
+      ['Presence-Call-Direction', this.direction],
       ['Channel-HIT-Dialplan', 'true'],
       ['Channel-Call-UUID', this.uuid],
       ['Answer-State', this.hungUp ? 'hangup' : answered ? 'answered' : 'ringing'],
@@ -738,8 +757,8 @@ export class SimCall {
         ['Event-Name', name],
         ...this.commonHeaders('switch_channel.c', 'switch_channel_dequeue_dtmf'),
         ['Unique-ID', this.uuid],
-        ['Call-Direction', 'inbound'],
-        ['Presence-Call-Direction', 'inbound'],
+        ['Call-Direction', this.direction],
+        ['Presence-Call-Direction', this.direction],
         ['Answer-State', this.answeredAtMs !== undefined ? 'answered' : 'ringing'],
         ...extra,
       ]
@@ -1079,7 +1098,7 @@ export class SimCall {
     this.emitEvent('CHANNEL_EXECUTE_COMPLETE', [
       ...cause,
       ['Application', 'socket'],
-      ['Application-Data', `127.0.0.1:${this.sim.opts.port} async full`],
+      ['Application-Data', this.socketAppData],
       ['Application-Response', '_none_'],
       ['Application-UUID', randomUUID()],
     ])
@@ -1105,7 +1124,7 @@ export class SimCall {
     this.hungUp = true
     this.emitEvent('CHANNEL_EXECUTE_COMPLETE', [
       ['Application', 'socket'],
-      ['Application-Data', `127.0.0.1:${this.sim.opts.port} async full`],
+      ['Application-Data', this.socketAppData],
       ['Application-Response', '_none_'],
       ['Application-UUID', randomUUID()],
     ])

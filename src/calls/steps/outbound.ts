@@ -8,6 +8,8 @@ import type { Employee } from '../../crm/directory.ts'
 import type { EslEvent } from '../../esl/event.ts'
 import { startConversationRecording, stopConversationRecording } from './record.ts'
 import { callingExtension, planInternal } from './internal.ts'
+import { originatedCall, type OriginatedCall } from '../click-to-call.ts'
+import { callEventBase } from '../context.ts'
 
 export type EmployeeCallDirection = EmployeeCallDecision['direction']
 
@@ -35,6 +37,8 @@ export async function planEmployeeCall(ctx: CallContext, direction: EmployeeCall
  */
 export async function planOutbound(ctx: CallContext): Promise<EmployeeCallDecision> {
   const { channel, deps, state } = ctx
+  const originated = originatedCall(channel.channelData.vars)
+  if (originated) return planOriginated(ctx, originated)
   const ext = callingExtension(channel.channelData)
   state.caller = ext || null
   const employee = ext ? deps.directory().employeesByExtension.get(ext) : undefined
@@ -43,6 +47,24 @@ export async function planOutbound(ctx: CallContext): Promise<EmployeeCallDecisi
   }
   state.agentId = employee.id
   return planExternal(ctx, 'outbound', employee, channel.channelData.destination, [`employee ${employee.id} by extension ${ext}`])
+}
+
+/**
+ * Click-to-call and callbacks (issues 13, 6): Switchboard originated the employee's phone
+ * and the leg they answered comes here (click-to-call.ts). The employee and the callee
+ * are in the originate's variables, not in the caller id (which showed the client's number
+ * on the phone); from here on it is a desk-phone outbound call.
+ */
+async function planOriginated(ctx: CallContext, o: OriginatedCall): Promise<EmployeeCallDecision> {
+  const { deps, state } = ctx
+  const employee = deps.directory().employees.get(o.employeeId)
+  state.caller = employee?.extension ?? employee?.mobile ?? null
+  if (!employee) return refuse(ctx, 'outbound', 'CALL_REJECTED', `${o.origin} for employee ${JSON.stringify(o.employeeId)}, who is not in the employee directory`)
+  state.agentId = employee.id
+  // The card the employee clicked on, even when this number is not (yet) on it.
+  if (o.clientId && deps.directory().clients.has(o.clientId)) state.clientId = o.clientId
+  const reasons = [`${o.origin} by employee ${employee.id}${o.callbackId ? ` (callback ${o.callbackId})` : ''}`]
+  return planExternal(ctx, 'outbound', employee, o.callee, reasons)
 }
 
 /**
@@ -103,7 +125,12 @@ async function linkClient(ctx: CallContext, e164: string) {
       log.warn({ err: (err as Error).message }, 'live lookup of the callee failed; call not linked')
     }
   }
-  if (identity.kind !== 'client') return null
+  if (identity.kind !== 'client') {
+    // Not this number's owner, but a card given by the caller (click-to-call from a card).
+    const preset = state.clientId ? deps.directory().clients.get(state.clientId) : undefined
+    if (preset) state.segment = preset.segment
+    return preset ?? null
+  }
   state.clientId = identity.client.id
   state.segment = identity.client.segment
   return identity.client
@@ -137,6 +164,7 @@ export async function runEmployeeCall(ctx: CallContext, d: EmployeeCallDecision)
     state.connectedFsUs = Number(e.headers['Event-Date-Timestamp']) || null
     const agent = state.agentId ?? d.calleeEmployeeId
     if (agent) recording = startConversationRecording(ctx, e.headers['Other-Leg-Unique-ID'] ?? e.headers['Bridge-B-Unique-ID'] ?? '', agent)
+    if (agent) deps.events?.emit('call.answered', { ...callEventBase(state), employeeId: agent, queueId: null })
   }
   channel.on('event', onBridge)
   let result: Awaited<ReturnType<typeof channel.bridge>> | null = null
