@@ -21,6 +21,10 @@ import { OutboundServer } from './esl/outbound-server.ts'
 import { CallService } from './calls/call-service.ts'
 import { CdrWriter } from './calls/cdr.ts'
 import { PresenceStore } from './acd/presence.ts'
+import { Acd } from './acd/dispatcher.ts'
+import { agentsRoutes } from './http/plugins/agents.ts'
+import { queuesRoutes } from './http/plugins/queues.ts'
+import { endpointOf } from './calls/context.ts'
 import { DirectoryStore } from './crm/directory-store.ts'
 import { crmRoutes } from './crm/http.ts'
 import { unknownCallerLookup } from './crm/unknown-caller-lookup.ts'
@@ -158,14 +162,22 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     stops.push(() => pipeline.stop())
 
     // Call control: FreeSWITCH's socket app connects here, one CallSession per call.
-    const presence = new PresenceStore(pool, log, events)
+    // The node id (name + instance) marks this process's callers and claims in Postgres.
+    const presence = new PresenceStore(pool, log, events, { node: Acd.nodeIdFor(env.NODE_NAME) })
     await presence.load()
     const cdr = new CdrWriter(pool, log.child({ part: 'cdr' }))
     stops.push(async () => { await cdr.drain(5_000); cdr.stop() })
+    // ACD: the waiting list and agent offers shared with every other node (Postgres); stopped after the calls.
+    const acd = new Acd({
+      pool, log: log.child({ part: 'acd' }), presence, config: () => config.current(), directory: () => directory.current(), events, node: env.NODE_NAME,
+      ringable: (e) => endpointOf(e, { gateways: config.current().gateways, fmc: config.current().fmc }) !== null,
+    })
+    await acd.start()
+    stops.push(() => acd.stop())
     const esl = new OutboundServer({ port: env.ESL_PORT, host: env.ESL_HOST, logger: log.child({ part: 'esl' }) })
     const calls = new CallService(esl, {
       log: log.child({ part: 'calls' }), pool, cdr, spool, recordings: pipeline, directory: () => directory.current(), presence,
-      config: () => config.current(), clock: systemClock, node: env.NODE_NAME, events,
+      config: () => config.current(), clock: systemClock, node: env.NODE_NAME, events, acd,
       lookupUnknown: unknownCallerLookup(config.current(), () => directory.current(), log.child({ part: 'crm-lookup' })),
     }, registry)
     const eslAddr = await esl.listen()
@@ -231,6 +243,8 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
         recordingsRoutes({ pool, store, log: log.child({ part: 'recordings-api' }) }),
         clientsRoutes({ pool }),
         auditRoutes({ pool }),
+        agentsRoutes({ pool, presence, acd, directory: () => directory.current(), config: () => config.current() }),
+        queuesRoutes({ acd, directory: () => directory.current(), config: () => config.current() }),
         clickToCallRoutes({ outbound }),
         employeesRoutes({ directory: () => directory.current(), presence: (id) => presence.get(id), config: () => config.current() }),
         callbacksRoutes({ pool }),

@@ -1,20 +1,51 @@
-import type { Pool } from '../db/pool.ts'
+import type { Pool, PoolClient } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import type { PresenceState } from '../routing/types.ts'
-import { ValidationError } from '../errors.ts'
+import { SwitchboardError, ValidationError } from '../errors.ts'
 import type { EventBus } from '../events/bus.ts'
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 export const PRESENCE_STATES: readonly PresenceState[] = ['ready', 'not_ready', 'on_call', 'wrap_up', 'offline']
 
+/** States a person may choose; on_call and wrap_up are set by calls only. */
+export const MANUAL_STATES: readonly PresenceState[] = ['ready', 'not_ready', 'offline']
+
+/** Postgres channel every node LISTENs on: presence changes made by other nodes. */
+export const PRESENCE_CHANNEL = 'sb_presence'
+
+export interface PresenceRow {
+  employeeId: string
+  state: PresenceState
+  reason: string | null
+  since: Date
+  lastCallEndedAt: Date | null
+  callUuid: string | null
+  claimedBy: string | null
+  wrapUpUntil: Date | null
+}
+
+export interface PresenceChange { employeeId: string; state: PresenceState; reason: string | null; node: string }
+
+export class InvalidTransitionError extends SwitchboardError {
+  constructor(message: string, details?: Record<string, unknown>) { super('invalid_transition', message, 409, details) }
+}
+
 /**
  * Agent states, in Postgres (the truth, shared by every node) with an in-process view
- * for routing decisions. Every change closes the previous history row and opens a new
- * one, so time in each state per agent is a SQL sum (seed 002).
+ * for routing decisions, kept fresh from other nodes through LISTEN/NOTIFY (see
+ * acd/dispatcher.ts, which calls applyRemote). Every change closes the previous history
+ * row and opens a new one, so time in each state per agent is a SQL sum (seed 002).
+ * Wrap-up carries its end time in the row, so any node ends it even if the node that
+ * started it died (endDueWrapUps).
  */
 export class PresenceStore {
   private view = new Map<string, PresenceState>()
+  readonly node: string
 
-  constructor(private readonly pool: Pool, private readonly log: Logger, private readonly events?: EventBus) {}
+  constructor(private readonly pool: Pool, private readonly log: Logger, private readonly events?: EventBus, opts: { node?: string } = {}) {
+    this.node = opts.node ?? 'local'
+  }
 
   async load(): Promise<void> {
     const { rows } = await this.pool.query<{ employee_id: string; state: PresenceState }>('SELECT employee_id, state FROM agent_presence')
@@ -29,27 +60,40 @@ export class PresenceStore {
    * racing for the same agent: exactly one UPDATE matches, the other gets false.
    */
   async claim(employeeId: string, callUuid: string): Promise<boolean> {
-    const client = await this.pool.connect()
-    try {
-      await client.query('BEGIN')
-      const r = await client.query(
-        `UPDATE agent_presence SET state = 'on_call', reason = $2, since = now() WHERE employee_id = $1 AND state = 'ready' RETURNING employee_id`,
-        [employeeId, `call ${callUuid}`])
-      if (r.rowCount === 1) {
-        await client.query('UPDATE agent_presence_history SET ended_at = now() WHERE employee_id = $1 AND ended_at IS NULL', [employeeId])
-        await client.query(`INSERT INTO agent_presence_history (employee_id, state, reason, started_at) VALUES ($1, 'on_call', $2, now())`, [employeeId, `call ${callUuid}`])
-      }
-      await client.query('COMMIT')
-      if (r.rowCount === 1) {
-        this.view.set(employeeId, 'on_call')
-        this.events?.emit('agent.state', { employeeId, state: 'on_call', reason: `call ${callUuid}`, at: new Date().toISOString() })
-      } else await this.refresh(employeeId)
-      return r.rowCount === 1
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined)
-      throw err
-    } finally {
-      client.release()
+    const claimed = await this.withTx((c) => this.claimWithin(c, [employeeId], callUuid))
+    if (claimed.length === 1) this.noteClaimed(claimed, callUuid)
+    else await this.refresh(employeeId)
+    return claimed.length === 1
+  }
+
+  /**
+   * ready → on_call for each of `ids`, inside the caller's transaction (the dispatcher's).
+   * `ownerNode`: the node whose caller it is (its death releases the agent).
+   * Returns those actually taken; call noteClaimed() after the commit.
+   */
+  async claimWithin(client: PoolClient, ids: readonly string[], callUuid: string, ownerNode?: string): Promise<string[]> {
+    if (ids.length === 0) return []
+    const reason = `call ${callUuid}`
+    const r = await client.query<{ employee_id: string }>(
+      `UPDATE agent_presence SET state = 'on_call', reason = $2, since = now(), call_uuid = $3, claimed_by = $4, wrap_up_until = NULL
+       WHERE employee_id = ANY($1::text[]) AND state = 'ready' RETURNING employee_id`,
+      // Callers of claim() also hold agents for things that are not calls yet ("callback 12").
+      [ids, reason, UUID_RE.test(callUuid) ? callUuid : null, ownerNode ?? this.node])
+    const got = r.rows.map((x) => x.employee_id)
+    if (got.length > 0) {
+      await client.query('UPDATE agent_presence_history SET ended_at = now() WHERE employee_id = ANY($1::text[]) AND ended_at IS NULL', [got])
+      await client.query(`INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT unnest($1::text[]), 'on_call', $2, now()`, [got, reason])
+      await this.notify(client, got.map((employeeId) => ({ employeeId, state: 'on_call' as const, reason })))
+    }
+    return got
+  }
+
+  /** After a committed claimWithin: the local view and the live event. */
+  noteClaimed(ids: readonly string[], callUuid: string): void {
+    const at = new Date().toISOString()
+    for (const employeeId of ids) {
+      this.view.set(employeeId, 'on_call')
+      this.events?.emit('agent.state', { employeeId, state: 'on_call', reason: `call ${callUuid}`, at })
     }
   }
 
@@ -58,35 +102,142 @@ export class PresenceStore {
     if (r.rows[0]) this.view.set(employeeId, r.rows[0].state)
   }
 
-  async set(employeeId: string, state: PresenceState, reason: string | null = null): Promise<{ changed: boolean }> {
+  /**
+   * Set a state (calls and the API use this). `wrapUpSec` with state wrap_up: when it
+   * ends by itself. Setting the state an agent already has is a no-op.
+   */
+  async set(employeeId: string, state: PresenceState, reason: string | null = null, opts: { wrapUpSec?: number } = {}): Promise<{ changed: boolean }> {
     if (!PRESENCE_STATES.includes(state)) throw new ValidationError(`unknown agent state ${JSON.stringify(state)}`, { allowed: PRESENCE_STATES })
+    const changed = await this.withTx(async (client) => {
+      const cur = await client.query<{ state: string; reason: string | null }>('SELECT state, reason FROM agent_presence WHERE employee_id = $1 FOR UPDATE', [employeeId])
+      // Setting the state an agent already has (e.g. "ready" twice) is a no-op, not a new history row.
+      if (cur.rows[0] && cur.rows[0].state === state && cur.rows[0].reason === reason && opts.wrapUpSec === undefined) return false
+      await this.write(client, employeeId, state, reason, opts.wrapUpSec)
+      return true
+    })
+    this.view.set(employeeId, state)
+    if (changed) this.changed(employeeId, state, reason)
+    return { changed }
+  }
+
+  /**
+   * A person changes their own (or, as supervisor, someone's) state. Only ready,
+   * not_ready and offline can be chosen; nothing can be chosen during a call: the
+   * call's end decides (409 with a message saying so).
+   */
+  async setByHand(employeeId: string, state: PresenceState, reason: string | null): Promise<{ changed: boolean; from: PresenceState | null }> {
+    if (!PRESENCE_STATES.includes(state)) throw new ValidationError(`unknown agent state ${JSON.stringify(state)}`, { allowed: PRESENCE_STATES })
+    if (!MANUAL_STATES.includes(state)) {
+      throw new InvalidTransitionError(`${state} is set by calls only (a call being offered or answered, after-call work); choose one of ${MANUAL_STATES.join(', ')}`, { state, allowed: MANUAL_STATES })
+    }
+    const stored = state === 'not_ready' ? reason : null
+    let from: PresenceState | null = null
+    const changed = await this.withTx(async (client) => {
+      const cur = await client.query<{ state: PresenceState; reason: string | null }>('SELECT state, reason FROM agent_presence WHERE employee_id = $1 FOR UPDATE', [employeeId])
+      from = cur.rows[0]?.state ?? null
+      if (from === 'on_call') {
+        throw new InvalidTransitionError(`agent ${employeeId} is on a call; the state changes when the call ends`, { from, to: state })
+      }
+      if (cur.rows[0] && from === state && cur.rows[0].reason === stored) return false
+      await this.write(client, employeeId, state, stored)
+      return true
+    })
+    this.view.set(employeeId, state)
+    if (changed) this.changed(employeeId, state, stored)
+    return { changed, from }
+  }
+
+  /** wrap_up now, back to ready after `sec` (by this node's timer or, after a restart, any node's sweep). */
+  async startWrapUp(employeeId: string, sec: number, reason: string): Promise<void> {
+    await this.set(employeeId, 'wrap_up', reason, { wrapUpSec: sec })
+  }
+
+  /** End every wrap-up that is due (or only this agent's): wrap_up → ready. Returns who became ready. */
+  async endDueWrapUps(employeeId?: string): Promise<string[]> {
+    const ids = await this.withTx(async (client) => {
+      const r = await client.query<{ employee_id: string }>(
+        `UPDATE agent_presence SET state = 'ready', reason = NULL, since = now(), wrap_up_until = NULL, call_uuid = NULL, claimed_by = NULL
+         WHERE state = 'wrap_up' AND wrap_up_until <= now() AND ($1::text IS NULL OR employee_id = $1) RETURNING employee_id`,
+        [employeeId ?? null])
+      const got = r.rows.map((x) => x.employee_id)
+      if (got.length > 0) {
+        await client.query('UPDATE agent_presence_history SET ended_at = now() WHERE employee_id = ANY($1::text[]) AND ended_at IS NULL', [got])
+        await client.query(`INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT unnest($1::text[]), 'ready', NULL, now()`, [got])
+        await this.notify(client, got.map((id) => ({ employeeId: id, state: 'ready' as const, reason: null })))
+      }
+      return got
+    })
+    for (const id of ids) {
+      this.view.set(id, 'ready')
+      this.changed(id, 'ready', null)
+    }
+    return ids
+  }
+
+  /** A change another node made (NOTIFY): refresh the view; the other node emitted its own event. */
+  applyRemote(change: PresenceChange): void {
+    if (change.node === this.node || !PRESENCE_STATES.includes(change.state)) return
+    this.view.set(change.employeeId, change.state)
+  }
+
+  async list(): Promise<PresenceRow[]> {
+    const r = await this.pool.query('SELECT * FROM agent_presence ORDER BY employee_id')
+    return r.rows.map(toRow)
+  }
+
+  async row(employeeId: string): Promise<PresenceRow | null> {
+    const r = await this.pool.query('SELECT * FROM agent_presence WHERE employee_id = $1', [employeeId])
+    return r.rows[0] ? toRow(r.rows[0]) : null
+  }
+
+  private async write(client: PoolClient, employeeId: string, state: PresenceState, reason: string | null, wrapUpSec?: number): Promise<void> {
+    await client.query(
+      `INSERT INTO agent_presence (employee_id, state, reason, since, wrap_up_until) VALUES ($1, $2, $3, now(), CASE WHEN $2 = 'wrap_up' AND $4::int IS NOT NULL THEN now() + make_interval(secs => $4::int) END)
+       ON CONFLICT (employee_id) DO UPDATE SET state = EXCLUDED.state, reason = EXCLUDED.reason, since = now(),
+         wrap_up_until = EXCLUDED.wrap_up_until,
+         call_uuid = CASE WHEN EXCLUDED.state IN ('on_call', 'wrap_up') THEN agent_presence.call_uuid END,
+         claimed_by = CASE WHEN EXCLUDED.state = 'on_call' THEN agent_presence.claimed_by END,
+         last_call_ended_at = CASE WHEN agent_presence.state = 'on_call' THEN now() ELSE agent_presence.last_call_ended_at END`,
+      [employeeId, state, reason, wrapUpSec ?? null])
+    await client.query('UPDATE agent_presence_history SET ended_at = now() WHERE employee_id = $1 AND ended_at IS NULL', [employeeId])
+    await client.query('INSERT INTO agent_presence_history (employee_id, state, reason, started_at) VALUES ($1, $2, $3, now())', [employeeId, state, reason])
+    await this.notify(client, [{ employeeId, state, reason }])
+  }
+
+  /** Delivered to every node at commit (nothing if the transaction rolls back). */
+  private async notify(client: PoolClient, changes: Array<{ employeeId: string; state: PresenceState; reason: string | null }>): Promise<void> {
+    // NOTIFY payloads are limited to 8000 bytes: one notification per agent, reasons cut.
+    for (const c of changes) {
+      const payload = JSON.stringify({ employeeId: c.employeeId, state: c.state, reason: c.reason?.slice(0, 200) ?? null, node: this.node } satisfies PresenceChange)
+      await client.query('SELECT pg_notify($1, $2)', [PRESENCE_CHANNEL, payload])
+    }
+  }
+
+  private changed(employeeId: string, state: PresenceState, reason: string | null): void {
+    this.log.info({ employee_id: employeeId, state, reason }, 'agent state changed')
+    this.events?.emit('agent.state', { employeeId, state, reason, at: new Date().toISOString() })
+  }
+
+  private async withTx<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect()
     try {
       await client.query('BEGIN')
-      const cur = await client.query<{ state: string; reason: string | null }>('SELECT state, reason FROM agent_presence WHERE employee_id = $1 FOR UPDATE', [employeeId])
-      // Setting the state an agent already has (e.g. "ready" twice) is a no-op, not a new history row.
-      if (cur.rows[0] && cur.rows[0].state === state && cur.rows[0].reason === reason) {
-        await client.query('COMMIT')
-        this.view.set(employeeId, state)
-        return { changed: false }
-      }
-      await client.query(
-        `INSERT INTO agent_presence (employee_id, state, reason, since) VALUES ($1, $2, $3, now())
-         ON CONFLICT (employee_id) DO UPDATE SET state = EXCLUDED.state, reason = EXCLUDED.reason, since = now(),
-           last_call_ended_at = CASE WHEN agent_presence.state = 'on_call' THEN now() ELSE agent_presence.last_call_ended_at END`,
-        [employeeId, state, reason])
-      await client.query('UPDATE agent_presence_history SET ended_at = now() WHERE employee_id = $1 AND ended_at IS NULL', [employeeId])
-      await client.query('INSERT INTO agent_presence_history (employee_id, state, reason, started_at) VALUES ($1, $2, $3, now())', [employeeId, state, reason])
+      const out = await fn(client)
       await client.query('COMMIT')
-      this.view.set(employeeId, state)
-      this.log.info({ employee_id: employeeId, state, reason }, 'agent state changed')
-      this.events?.emit('agent.state', { employeeId, state, reason, at: new Date().toISOString() })
-      return { changed: true }
+      return out
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined)
       throw err
     } finally {
       client.release()
     }
+  }
+}
+
+function toRow(r: Record<string, unknown>): PresenceRow {
+  return {
+    employeeId: r.employee_id as string, state: r.state as PresenceState, reason: (r.reason as string | null) ?? null, since: r.since as Date,
+    lastCallEndedAt: (r.last_call_ended_at as Date | null) ?? null, callUuid: (r.call_uuid as string | null) ?? null,
+    claimedBy: (r.claimed_by as string | null) ?? null, wrapUpUntil: (r.wrap_up_until as Date | null) ?? null,
   }
 }

@@ -26,6 +26,8 @@ export interface CallDeps {
   lookupUnknown?: (e164: string) => Promise<import('../crm/directory.ts').CallerIdentity>
   /** live events (screen pop, supervisor view, webhooks); absent in some tests */
   events?: EventBus
+  /** the ACD shared by every node (waiting list, offers); queue.ts runs a local poll-only one when absent */
+  acd?: import('../acd/dispatcher.ts').Acd
 }
 
 /** The fields every call event carries. */

@@ -123,17 +123,58 @@ export const QueueSchema = Type.Object({
   maxWaitSec: PositiveInt(300, { maximum: 86400 }),
   maxLength: PositiveInt(50, { maximum: 100000 }),
   overflow: Type.Object({
-    action: Type.Union([Type.Literal('queue'), Type.Literal('voicemail'), Type.Literal('callback')], { default: 'callback' }),
+    // callback: a task is created and the caller hears goodbye; callback-offer: "press 1 for a callback"
+    action: Type.Union([Type.Literal('queue'), Type.Literal('voicemail'), Type.Literal('callback'), Type.Literal('callback-offer')], { default: 'callback' }),
     target: Type.Optional(Id),
   }, { ...strict, default: {} }),
   wrapUpSec: NonNegInt(10, { maximum: 3600 }),
+  // A segment rule replaces the segment's priority (routing.segmentPriority) in this queue;
+  // an attribute rule (client attribute equal to `equals`, or truthy) adds its priority.
   priorityRules: Type.Array(Type.Object({
-    segment: Type.Union([Segment, Type.Literal('unidentified')]),
+    segment: Type.Optional(Type.Union([Segment, Type.Literal('unidentified')])),
+    attribute: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    equals: Type.Optional(Type.Union([Type.String(), Type.Number(), Type.Boolean()])),
     priority: Type.Integer({ minimum: -1000, maximum: 1000 }),
   }, strict), { default: [] }),
+  vipPriority: Type.Integer({ minimum: 0, maximum: 1000, default: 100, description: 'added for clients whose acd.vipAttribute is truthy' }),
+  callbackPriority: Type.Integer({ minimum: 0, maximum: 1000, default: 50, description: 'added for callback calls and callers with an open callback task' }),
+  stickyFallback: Type.Union([Type.Literal('longest-idle'), Type.Literal('round-robin'), Type.Literal('ring-all')], { default: 'longest-idle' }),
   musicOnHold: Type.Optional(Type.String({ minLength: 1 })),
   announcePosition: Type.Boolean({ default: false }),
+  announceExpectedWait: Type.Boolean({ default: false }),
+  announceIntervalSec: PositiveInt(30, { maximum: 3600 }),
+  positionPrompt: Type.String({ minLength: 1, default: 'ivr/ivr-you_are_number.wav' }),
+  expectedWaitPrompt: Type.String({ minLength: 1, default: 'ivr/ivr-estimated_hold_time.wav' }),
 }, strict)
+
+// ---------------------------------------------------------------- ACD (all queues, all nodes)
+
+export const AcdSchema = Type.Object({
+  /** backup poll for offers/ready agents when a NOTIFY was missed (the LISTEN connection dropped) */
+  pollIntervalMs: PositiveInt(1000, { minimum: 50, maximum: 60000 }),
+  heartbeatSec: PositiveInt(5, { maximum: 300 }),
+  /** a node silent this long is dead: its waiting callers are dropped, its offered agents released */
+  nodeStaleSec: PositiveInt(30, { minimum: 3, maximum: 3600 }),
+  /** an offer the owning node did not start ringing within this time is taken back */
+  offerLeaseSec: PositiveInt(15, { maximum: 600 }),
+  vipAttribute: Type.String({ minLength: 1, maxLength: 64, default: 'vip' }),
+  stickyLookbackDays: PositiveInt(90, { maximum: 3650 }),
+  maxOverflowHops: PositiveInt(3, { maximum: 10 }),
+  voicemail: Type.Object({
+    prompt: Type.String({ minLength: 1, default: 'voicemail/vm-record_message.wav' }),
+    beep: Type.String({ minLength: 1, default: 'tone_stream://%(500,0,800)' }),
+    maxSec: PositiveInt(120, { maximum: 1800 }),
+    thanksPrompt: Type.Optional(Type.String({ minLength: 1 })),
+  }, { ...strict, default: {} }),
+  callbackOffer: Type.Object({
+    prompt: Type.String({ minLength: 1, default: 'ivr/ivr-callback_offer.wav' }),
+    digit: Type.String({ pattern: '^[0-9*#]$', default: '1' }),
+    timeoutMs: PositiveInt(6000, { maximum: 60000 }),
+    confirmPrompt: Type.Optional(Type.String({ minLength: 1 })),
+    /** offers declined (no digit) before the caller is let go with a callback task anyway */
+    maxOffers: PositiveInt(2, { maximum: 10 }),
+  }, { ...strict, default: {} }),
+}, { ...strict, default: {} })
 
 // ---------------------------------------------------------------- routing
 
@@ -402,6 +443,7 @@ export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun'
 /**
  * '/queues/1/strategy' → 'queues[1].strategy'. Given the document, numeric keys of
  * objects (IVR digits) are quoted so they are not mistaken for array indexes.
+  acd: AcdSchema,
  */
 export function jsonPointerToPath(pointer: string, doc?: unknown): string {
   if (pointer === '' || pointer === '/') return '(root)'
@@ -419,6 +461,7 @@ export function jsonPointerToPath(pointer: string, doc?: unknown): string {
 }
 
 function literalChoices(schema: TSchema): string[] | null {
+export type AcdConfig = Static<typeof AcdSchema>
   const anyOf = (schema as { anyOf?: TSchema[] }).anyOf
   if (!Array.isArray(anyOf)) return null
   const out: string[] = []
@@ -637,6 +680,10 @@ function webhookProblems(cfg: SwitchboardFile, p: Problem[]): void {
     if (e.format === 'erp' && (e.events.length !== 1 || e.events[0] !== 'call.ended')) p.push({ path: `${path}.events`, message: "format erp sends per-call records: events must be [call.ended]" })
   })
   if (!IANAZone.isValidZone(cfg.erp.dailyCsv.timeZone)) p.push({ path: 'erp.dailyCsv.timeZone', message: `${JSON.stringify(cfg.erp.dailyCsv.timeZone)} is not a valid IANA time zone` })
+    q.priorityRules.forEach((r, j) => {
+      if ((r.segment === undefined) === (r.attribute === undefined)) p.push({ path: `queues[${i}].priorityRules[${j}]`, message: 'a rule names exactly one of segment, attribute' })
+      if (r.equals !== undefined && r.attribute === undefined) p.push({ path: `queues[${i}].priorityRules[${j}].equals`, message: 'only for attribute rules' })
+    })
   try { new URL(cfg.links.publicBaseUrl) } catch { p.push({ path: 'links.publicBaseUrl', message: 'is not a URL' }) }
 }
 
@@ -687,3 +734,9 @@ export async function loadSwitchboardFile(path: string): Promise<SwitchboardFile
     throw err
   }
 }
+  cfg.queues.forEach((q, i) => {
+    if (q.announcePosition) add(q.positionPrompt, `queues[${i}].positionPrompt`)
+    if (q.announceExpectedWait) add(q.expectedWaitPrompt, `queues[${i}].expectedWaitPrompt`)
+  })
+  if (cfg.queues.some((q) => q.overflow.action === 'voicemail')) { add(cfg.acd.voicemail.prompt, 'acd.voicemail.prompt'); add(cfg.acd.voicemail.thanksPrompt, 'acd.voicemail.thanksPrompt') }
+  if (cfg.queues.some((q) => q.overflow.action === 'callback-offer')) { add(cfg.acd.callbackOffer.prompt, 'acd.callbackOffer.prompt'); add(cfg.acd.callbackOffer.confirmPrompt, 'acd.callbackOffer.confirmPrompt') }

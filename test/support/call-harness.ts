@@ -7,6 +7,8 @@ import { CallService } from '../../src/calls/call-service.ts'
 import { CdrWriter } from '../../src/calls/cdr.ts'
 import { EventBus } from '../../src/events/bus.ts'
 import { PresenceStore } from '../../src/acd/presence.ts'
+import { Acd } from '../../src/acd/dispatcher.ts'
+import { endpointOf } from '../../src/calls/context.ts'
 import { FsObjectStore } from '../../src/recordings/store/fs-store.ts'
 import { buildDirectory, type ClientInput, type Employee } from '../../src/crm/directory.ts'
 import { loadSwitchboardFile, type SwitchboardFile } from '../../src/config/switchboard-file.ts'
@@ -26,6 +28,8 @@ export interface CallHarness {
   store: FsObjectStore
   config: SwitchboardFile
   events: EventBus
+  /** the shared-Postgres ACD of this harness's node */
+  acd: Acd
   close(): Promise<void>
 }
 
@@ -37,6 +41,8 @@ export interface CallHarness {
 export async function startCallHarness(db: TestDatabase, opts: {
   employees: Employee[]; clients: ClientInput[]; ready?: string[]; at?: string; timeScale?: number; log?: Logger
   configure?: (cfg: SwitchboardFile) => void
+  /** node name (two harnesses on one database = two Switchboard nodes) */
+  node?: string
 }): Promise<CallHarness> {
   const log = opts.log ?? silentLogger()
   const config = await loadSwitchboardFile(EXAMPLE_CONFIG)
@@ -49,7 +55,7 @@ export async function startCallHarness(db: TestDatabase, opts: {
   }
   const directory = buildDirectory({ clients: opts.clients, employees: opts.employees, groups: config.groups }, { defaultRegion: config.defaultRegion })
   const events = new EventBus()
-  const presence = new PresenceStore(db.pool, log, events)
+  const presence = new PresenceStore(db.pool, log, events, { node: Acd.nodeIdFor(opts.node ?? 'test-node') })
   for (const id of opts.ready ?? []) await presence.set(id, 'ready')
   await presence.load()
   const objects = await mkdtemp(path.join(tmpdir(), 'sb-objects-'))
@@ -61,18 +67,24 @@ export async function startCallHarness(db: TestDatabase, opts: {
   const cdr = new CdrWriter(db.pool, log)
   const esl = new OutboundServer({ port: 0, host: '127.0.0.1', logger: log })
   const registry = new Registry()
+  const acd = new Acd({
+    pool: db.pool, log, presence, config: () => config, directory: () => directory, events, node: opts.node ?? 'test-node',
+    ringable: (e) => endpointOf(e, { gateways: config.gateways, fmc: config.fmc }) !== null,
+  })
+  await acd.start()
   const service = new CallService(esl, {
     log, pool: db.pool, cdr, spool, recordings: pipeline, directory: () => directory, presence, config: () => config,
-    clock: fixedClock(opts.at ?? '2026-11-23T09:00:00Z'), node: 'test-node', events,
+    clock: fixedClock(opts.at ?? '2026-11-23T09:00:00Z'), node: opts.node ?? 'test-node', events, acd,
     lookupUnknown: unknownCallerLookup(config, () => directory, log),
   }, registry)
   const addr = await esl.listen()
   const sim = new FsSimulator({ port: addr.port, host: '127.0.0.1', timeScale: opts.timeScale ?? 0.01 })
   return {
-    sim, service, presence, cdr, store, config, events,
+    sim, service, presence, cdr, store, config, events, acd,
     close: async () => {
       sim.closeAll()
       await service.stop(2_000)
+      await acd.stop()
       await pipeline.stop()
       cdr.stop()
       await rm(objects, { recursive: true, force: true })

@@ -13,7 +13,7 @@ export interface BridgeChainResult { answeredBy: string | null; tried: number }
  * ready *now* (seed 003: ringing absent agents lost calls). The first who answers
  * talks to the caller; Switchboard tracks their state (on_call, then wrap_up).
  */
-export async function bridgeChain(ctx: CallContext, targets: readonly DirectTarget[], opts: { wrapUpSec: number }): Promise<BridgeChainResult> {
+export async function bridgeChain(ctx: CallContext, targets: readonly DirectTarget[], opts: { wrapUpSec: number; preClaimed?: boolean }): Promise<BridgeChainResult> {
   const { channel, deps, state, log } = ctx
   let tried = 0
   for (const target of targets) {
@@ -22,7 +22,8 @@ export async function bridgeChain(ctx: CallContext, targets: readonly DirectTarg
     const cfg = deps.config()
     const endpoint = employee && endpointOf(employee, { gateways: cfg.gateways, fmc: cfg.fmc })
     if (!employee || !endpoint) { log.warn({ employee_id: target.employeeId }, 'target has no endpoint; skipped'); continue }
-    if (deps.presence.get(employee.id) !== 'ready' || !(await claimSafely(ctx, employee.id))) {
+    // preClaimed: the ACD dispatcher already took the agent (ready → on_call) for this call.
+    if (!opts.preClaimed && (deps.presence.get(employee.id) !== 'ready' || !(await claimSafely(ctx, employee.id)))) {
       log.info({ employee_id: employee.id, state: deps.presence.get(employee.id) }, 'target not ready; skipped')
       continue
     }
@@ -96,15 +97,20 @@ async function releaseClaim(ctx: CallContext, employeeId: string, state: 'ready'
   await ctx.deps.presence.set(employeeId, state, state === 'ready' ? null : reason).catch((err) => ctx.log.warn({ err }, 'could not release agent'))
 }
 
-/** wrap_up for the configured seconds, then ready again (unless someone changed it meanwhile). */
-async function afterCallWork(ctx: CallContext, employeeId: string, wrapUpSec: number): Promise<void> {
+/**
+ * wrap_up for the configured seconds, then ready again (unless someone changed it
+ * meanwhile). The end time is stored with the state, so if this node dies during
+ * wrap-up any other node's sweep (acd/dispatcher.ts) makes the agent ready.
+ */
+export async function afterCallWork(ctx: CallContext, employeeId: string, wrapUpSec: number): Promise<void> {
   const presence = ctx.deps.presence
   try {
     if (wrapUpSec <= 0) { await presence.set(employeeId, 'ready'); return }
-    await presence.set(employeeId, 'wrap_up', `after call ${ctx.state.uuid}`)
+    await presence.startWrapUp(employeeId, wrapUpSec, `after call ${ctx.state.uuid}`)
+    if (ctx.deps.acd) { ctx.deps.acd.scheduleWrapUpEnd(employeeId, wrapUpSec); return }
     const t = setTimeout(() => {
-      if (presence.get(employeeId) === 'wrap_up') presence.set(employeeId, 'ready').catch((err) => ctx.log.warn({ err }, 'could not end wrap-up'))
-    }, wrapUpSec * 1000)
+      presence.endDueWrapUps(employeeId).catch((err) => ctx.log.warn({ err }, 'could not end wrap-up'))
+    }, wrapUpSec * 1000 + 20)
     t.unref()
   } catch (err) {
     ctx.log.warn({ err, employee_id: employeeId }, 'could not set wrap-up state')
