@@ -37,6 +37,10 @@ import { auditRoutes } from './http/plugins/audit.ts'
 import { RetentionSweeperRunner } from './recordings/access/retention-sweeper.ts'
 import { systemClock } from './routing/types.ts'
 import { EventBus } from './events/bus.ts'
+import { ScreenPopHub } from './screen-pop/hub.ts'
+import { screenPopRoutes } from './http/plugins/screen-pop.ts'
+import { LiveStats } from './stats/live.ts'
+import { statsRoutes } from './http/plugins/stats.ts'
 import { InboundClient } from './esl/inbound-client.ts'
 import { OutboundCalls } from './calls/click-to-call.ts'
 import { CallbackWorker } from './callbacks/worker.ts'
@@ -66,6 +70,9 @@ export interface Switchboard {
   eslPort: number
   registry: Registry
   events: EventBus
+  /** agents' screen pop and the supervisor's live statistics (issue 11) */
+  screenPop: ScreenPopHub
+  live: LiveStats
   /** FreeSWITCH's inbound event socket (null: FS_ESL_HOST not set), the calls we originate, the callback worker. */
   inbound: InboundClient | null
   outbound: OutboundCalls
@@ -213,6 +220,14 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     sweeper.start()
     stops.push(() => sweeper.stop())
 
+    // Screen pop (call events → agents' SSE streams) and the supervisor's live view + gauges.
+    const screenPop = new ScreenPopHub({ events, pool, log: log.child({ part: 'screen-pop' }), config: () => config.current(), directory: () => directory.current() })
+    screenPop.start()
+    stops.push(async () => screenPop.stop())
+    const live = new LiveStats({ pool, log: log.child({ part: 'live-stats' }), config: () => config.current(), calls, events, registry })
+    live.start()
+    stops.push(async () => live.stop())
+
     const readiness: ReadinessCheck[] = [
       { name: 'postgres', check: async () => { await pool.query('SELECT 1'); return { ok: true } } },
       { name: 'object_store', check: async () => { await store.ping(); return { ok: true, detail: store.kind } } },
@@ -241,8 +256,10 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
         crmRoutes({ pool, log, config: () => config.current() }),
         configRoutes({ versions }),
         recordingsRoutes({ pool, store, log: log.child({ part: 'recordings-api' }) }),
-        clientsRoutes({ pool }),
+        clientsRoutes({ pool, config: () => config.current(), directory: () => directory.current() }),
         auditRoutes({ pool }),
+        screenPopRoutes({ hub: screenPop, pool, config: () => config.current(), directory: () => directory.current() }),
+        statsRoutes({ pool, config: () => config.current(), live }),
         agentsRoutes({ pool, presence, acd, directory: () => directory.current(), config: () => config.current() }),
         queuesRoutes({ acd, directory: () => directory.current(), config: () => config.current() }),
         clickToCallRoutes({ outbound }),
@@ -257,7 +274,7 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     stops.push(() => http.close())
     log.info({ url: httpUrl, esl_port: eslAddr.port }, 'HTTP listening')
 
-    return { env, log, config, pool, store, pipeline, presence, calls, http, httpUrl, eslPort: eslAddr.port, registry, events, inbound, outbound, callbackWorker, stop: stopAll }
+    return { env, log, config, pool, store, pipeline, presence, calls, http, httpUrl, eslPort: eslAddr.port, registry, events, screenPop, live, inbound, outbound, callbackWorker, stop: stopAll }
   } catch (err) {
     await stopAll()
     throw err

@@ -298,6 +298,22 @@ export const StatsSchema = Type.Object({
   serviceLevelSec: PositiveInt(20, { maximum: 3600 }),
   minCountedTalkSec: NonNegInt(15, { maximum: 3600 }),
   countInternal: Type.Boolean({ default: false }),
+  /** Reports and the live "today" figures (issue 11). */
+  timeZone: Type.Optional(Type.String({ minLength: 1, description: 'IANA zone of report days/hours; default: the routing.defaultOfficeId office (else the first office)' })),
+  repeatWindowHours: PositiveInt(24, { maximum: 720, description: 'an inbound call is a repeat when the same number called within this many hours before' }),
+  abandonBucketsSec: Type.Array(Type.Integer({ minimum: 1, maximum: 86400 }), { default: [10, 30, 60, 120], minItems: 1, maxItems: 12, description: 'ascending bucket edges of the abandon-time distribution' }),
+  maxReportDays: PositiveInt(400, { maximum: 3660 }),
+  maxHourlyReportDays: PositiveInt(62, { maximum: 400, description: 'longest range a groupBy=hour report may cover' }),
+  liveIntervalSec: PositiveInt(2, { maximum: 60, description: 'the supervisor live snapshot is pushed this often (and on changes)' }),
+}, { ...strict, default: {} })
+
+/** Agents' screen pop (issue 11): what the card carries and how long the pop may wait for it. */
+export const ScreenPopSchema = Type.Object({
+  recentCalls: NonNegInt(10, { maximum: 100 }),
+  recordings: NonNegInt(10, { maximum: 100 }),
+  callbacks: NonNegInt(10, { maximum: 100 }),
+  cardTimeoutMs: PositiveInt(500, { maximum: 10000, description: 'the offer goes out without the card when Postgres is slower than this' }),
+  maxStreamsPerEmployee: PositiveInt(4, { maximum: 100 }),
 }, { ...strict, default: {} })
 
 export const CsatSchema = Type.Object({
@@ -401,6 +417,7 @@ export const SwitchboardFileSchema = Type.Object({
   recording: RecordingSchema,
   retention: RetentionSchema,
   stats: StatsSchema,
+  screenPop: ScreenPopSchema,
   csat: CsatSchema,
   crm: CrmSchema,
   webhooks: WebhooksSchema,
@@ -430,6 +447,7 @@ export type FmcDestinationSource = Static<typeof FmcDestinationSourceSchema>
 export type RetentionConfig = Static<typeof RetentionSchema>
 export type RetentionPolicyConfig = Static<typeof RetentionPolicySchema>
 export type StatsConfig = Static<typeof StatsSchema>
+export type ScreenPopConfig = Static<typeof ScreenPopSchema>
 export type CsatConfig = Static<typeof CsatSchema>
 export type WebhooksConfig = Static<typeof WebhooksSchema>
 export type WebhookEndpointConfig = Static<typeof WebhookEndpointSchema>
@@ -581,6 +599,8 @@ function semanticProblems(cfg: SwitchboardFile): Problem[] {
   duplicates(cfg.queues.map(q => q.id), 'queues', p)
   duplicates(cfg.ivr.map(m => m.id), 'ivr', p)
   duplicates(cfg.groups.map(g => g.id), 'groups', p)
+  if (cfg.stats.timeZone !== undefined && !IANAZone.isValidZone(cfg.stats.timeZone)) p.push({ path: 'stats.timeZone', message: `${JSON.stringify(cfg.stats.timeZone)} is not a valid IANA time zone` })
+  cfg.stats.abandonBucketsSec.forEach((v, i, a) => { if (i > 0 && v <= a[i - 1]) p.push({ path: `stats.abandonBucketsSec[${i}]`, message: 'must be greater than the previous edge' }) })
 
   const needQueue = (id: string | undefined, path: string) => {
     if (id !== undefined && !queues.has(id)) p.push({ path, message: `unknown queue ${JSON.stringify(id)}` })

@@ -1,0 +1,295 @@
+import type { Pool } from '../db/pool.ts'
+import type { SwitchboardFile } from '../config/switchboard-file.ts'
+import { ValidationError } from '../errors.ts'
+import type { GroupBy, ReportRange } from './range.ts'
+
+/**
+ * Contact-centre statistics (seeds 000, 002), computed by Postgres over calls, legs,
+ * callbacks and agent_presence_history — never by reading calls into JS.
+ *
+ * What is counted (the rules live where the call ends, src/calls/call-session.ts
+ * `isCounted`, and are stored in `calls.counted`): conversations shorter than
+ * stats.minCountedTalkSec and internal calls are stored but not counted; calls nobody
+ * answered are counted. Every figure here reads counted calls only.
+ *
+ * Definitions (all per group: day / hour in `tz`, queue, or agent):
+ *  - inbound      counted inbound calls; afterHours = those that met the after-hours message
+ *  - offered      inbound minus afterHours (the calls the centre could have answered)
+ *  - answered     offered with outcome 'answered' (a person took the call)
+ *  - abandoned    offered where the caller hung up first: in the queue ('abandoned') or in
+ *                 the IVR ('ivr_hangup'); abandonTimes = their time from call start to
+ *                 hang-up in the stats.abandonBucketsSec buckets, abandonAvgSec the mean
+ *  - unanswered   offered − answered − abandoned (rang out, overflowed, failed)
+ *  - answeredWithinSl / serviceLevelPct   answered with the first person answering within
+ *                 stats.serviceLevelSec of the call's start, / offered
+ *  - asaSec       mean time from the call's start to the first person answering (IVR and
+ *                 greeting included: the caller's wait as they hear it)
+ *  - talkSec      time people talked: every answered non-caller leg, answer → end
+ *  - ahtSec       talkSec / conversations (hold is not tracked by the call path: holdSec is
+ *                 null; wrap-up is per agent, wrapUpSec)
+ *  - outbound     counted outbound and FMC calls (fmc: FMC only)
+ *  - csat*        survey answers 1–10 of the group's calls
+ *  - repeatCalls  counted inbound calls whose number called in (any inbound call) within
+ *                 stats.repeatWindowHours before; repeatRatePct = / counted inbound with a number
+ *  - callbacksCreated / callbacksDone   callback tasks created / completed in the range
+ * groupBy=agent adds readySec, notReadySec, onCallSec, wrapUpSec (presence history clipped
+ * to the range), offers (times the agent's phone rang) and offersMissed.
+ *
+ * A call belongs to the agent in calls.agent_id: the one who finished it (a transferred
+ * call counts for the colleague who took it over), the manager for FMC calls (seed 000).
+ */
+export interface StatsFigures {
+  inbound: number
+  offered: number
+  answered: number
+  abandoned: number
+  unanswered: number
+  afterHours: number
+  answeredWithinSl: number
+  serviceLevelPct: number | null
+  asaSec: number | null
+  ahtSec: number | null
+  talkSec: number
+  holdSec: null
+  abandonAvgSec: number | null
+  abandonTimes: number[]
+  outbound: number
+  fmc: number
+  callbacksCreated: number
+  callbacksDone: number
+  csatAvg: number | null
+  csatCount: number
+  csatDistribution: number[]
+  repeatCalls: number
+  repeatRatePct: number | null
+  readySec?: number
+  notReadySec?: number
+  onCallSec?: number
+  wrapUpSec?: number
+  offers?: number
+  offersMissed?: number
+}
+
+export interface StatsRow extends StatsFigures { key: string | null; label: string }
+
+export interface StatsReport {
+  from: string
+  to: string
+  tz: string
+  groupBy: GroupBy
+  serviceLevelSec: number
+  repeatWindowHours: number
+  abandonBucketsSec: number[]
+  rows: StatsRow[]
+  totals: StatsFigures
+  /** how long Postgres took */
+  elapsedMs: number
+}
+
+type KeyOf = (col: string) => string
+
+const KEYS: Record<GroupBy | 'total', { calls: string; at: KeyOf; callbacks: (col: string) => string }> = {
+  day: { calls: `to_char(c.started_at AT TIME ZONE $3::text, 'YYYY-MM-DD')`, at: (col) => `to_char(${col} AT TIME ZONE $3::text, 'YYYY-MM-DD')`, callbacks: (col) => `to_char(${col} AT TIME ZONE $3::text, 'YYYY-MM-DD')` },
+  hour: { calls: `to_char(c.started_at AT TIME ZONE $3::text, 'YYYY-MM-DD"T"HH24:00')`, at: (col) => `to_char(${col} AT TIME ZONE $3::text, 'YYYY-MM-DD"T"HH24:00')`, callbacks: (col) => `to_char(${col} AT TIME ZONE $3::text, 'YYYY-MM-DD"T"HH24:00')` },
+  queue: { calls: 'c.queue_id', at: () => 'NULL', callbacks: () => 'b.queue_id' },
+  agent: { calls: 'c.agent_id', at: () => 'NULL', callbacks: () => 'b.agent_id' },
+  total: { calls: `'all'`, at: () => `'all'`, callbacks: () => `'all'` },
+}
+
+/** $1 from, $2 to, $3 tz, $4 SL seconds, $5 repeat window seconds, $6 abandon bucket edges */
+function callsSql(groupBy: GroupBy | 'total'): string {
+  return `
+WITH base AS MATERIALIZED (
+  SELECT ${KEYS[groupBy].calls} AS k, c.direction, c.outcome, c.csat, c.started_at, c.ended_at,
+         l.connected_at, coalesce(l.talk_sec, 0) AS talk_sec,
+         (c.direction = 'inbound' AND c.outcome IS DISTINCT FROM 'after_hours') AS offered,
+         (c.direction = 'inbound' AND c.outcome IN ('abandoned', 'ivr_hangup')) AS abandoned,
+         CASE WHEN c.direction = 'inbound' AND c.caller IS NOT NULL THEN EXISTS (
+           SELECT 1 FROM calls p WHERE p.caller = c.caller AND p.direction = 'inbound'
+              AND p.started_at < c.started_at AND p.started_at >= c.started_at - make_interval(secs => $5::int)) END AS repeat
+    FROM calls c
+    LEFT JOIN LATERAL (
+      SELECT min(g.answered_at) AS connected_at,
+             sum(extract(epoch FROM greatest(g.ended_at, g.answered_at) - g.answered_at)) AS talk_sec
+        FROM legs g WHERE g.call_uuid = c.uuid AND g.party <> 'caller' AND g.answered_at IS NOT NULL) l ON true
+   WHERE c.started_at >= $1::timestamptz AND c.started_at < $2::timestamptz AND c.counted
+     AND $3::text IS NOT NULL -- the zone is a parameter of every grouping (typed even where the key does not use it)
+), agg AS (
+  SELECT GROUPING(k) = 1 AS total, k,
+    count(*) FILTER (WHERE direction = 'inbound') AS inbound,
+    count(*) FILTER (WHERE direction = 'inbound' AND outcome = 'after_hours') AS after_hours,
+    count(*) FILTER (WHERE offered) AS offered,
+    count(*) FILTER (WHERE offered AND outcome = 'answered') AS answered,
+    count(*) FILTER (WHERE offered AND abandoned) AS abandoned,
+    count(*) FILTER (WHERE offered AND outcome = 'answered' AND connected_at <= started_at + make_interval(secs => $4::int)) AS answered_within_sl,
+    avg(extract(epoch FROM connected_at - started_at)) FILTER (WHERE offered AND outcome = 'answered' AND connected_at IS NOT NULL) AS asa_sec,
+    sum(talk_sec) AS talk_sec,
+    count(*) FILTER (WHERE connected_at IS NOT NULL) AS conversations,
+    avg(extract(epoch FROM ended_at - started_at)) FILTER (WHERE abandoned) AS abandon_avg_sec,
+    count(*) FILTER (WHERE direction IN ('outbound', 'fmc')) AS outbound,
+    count(*) FILTER (WHERE direction = 'fmc') AS fmc,
+    avg(csat) AS csat_avg, count(csat) AS csat_count,
+    ARRAY[count(*) FILTER (WHERE csat = 1), count(*) FILTER (WHERE csat = 2), count(*) FILTER (WHERE csat = 3),
+          count(*) FILTER (WHERE csat = 4), count(*) FILTER (WHERE csat = 5), count(*) FILTER (WHERE csat = 6),
+          count(*) FILTER (WHERE csat = 7), count(*) FILTER (WHERE csat = 8), count(*) FILTER (WHERE csat = 9),
+          count(*) FILTER (WHERE csat = 10)] AS csat_distribution,
+    count(*) FILTER (WHERE repeat) AS repeat_calls, count(repeat) AS repeat_base
+  FROM base GROUP BY GROUPING SETS ((k), ())
+), ab AS (
+  SELECT GROUPING(k) = 1 AS total, k, b, count(*) AS n FROM (
+    SELECT k, width_bucket(extract(epoch FROM ended_at - started_at)::float8, $6::float8[]) AS b
+      FROM base WHERE abandoned AND ended_at IS NOT NULL) x
+   GROUP BY GROUPING SETS ((k, b), (b))
+)
+SELECT agg.*, (SELECT json_object_agg(ab.b, ab.n) FROM ab WHERE ab.total = agg.total AND ab.k IS NOT DISTINCT FROM agg.k) AS abandon_buckets
+  FROM agg`
+}
+
+function callbacksSql(groupBy: GroupBy | 'total'): string {
+  const key = KEYS[groupBy].callbacks
+  return `
+SELECT GROUPING(k) = 1 AS total, k, count(*) FILTER (WHERE created) AS created, count(*) FILTER (WHERE NOT created) AS done FROM (
+  SELECT ${key('b.created_at')} AS k, true AS created FROM callbacks b WHERE b.created_at >= $1::timestamptz AND b.created_at < $2::timestamptz
+  UNION ALL
+  SELECT ${key('b.done_at')} AS k, false FROM callbacks b WHERE b.done_at >= $1::timestamptz AND b.done_at < $2::timestamptz AND b.state = 'done'
+) x WHERE $3::text IS NOT NULL GROUP BY GROUPING SETS ((k), ())`
+}
+
+/** Time in each state per agent, clipped to [from, to); the span expression is the one of agent_presence_history_span_idx. */
+const PRESENCE_SQL = `
+SELECT GROUPING(employee_id) = 1 AS total, employee_id AS k,
+  coalesce(sum(secs) FILTER (WHERE state = 'ready'), 0) AS ready, coalesce(sum(secs) FILTER (WHERE state = 'not_ready'), 0) AS not_ready,
+  coalesce(sum(secs) FILTER (WHERE state = 'on_call'), 0) AS on_call, coalesce(sum(secs) FILTER (WHERE state = 'wrap_up'), 0) AS wrap_up
+FROM (
+  SELECT h.employee_id, h.state,
+         greatest(0, extract(epoch FROM least(CASE WHEN h.ended_at IS NULL THEN now() ELSE greatest(h.ended_at, h.started_at) END, $2::timestamptz) - greatest(h.started_at, $1::timestamptz))) AS secs
+    FROM agent_presence_history h
+   WHERE tstzrange(h.started_at, CASE WHEN h.ended_at IS NULL THEN NULL ELSE greatest(h.ended_at, h.started_at) END, '[]')
+         && tstzrange($1::timestamptz, $2::timestamptz, '[)')
+) x GROUP BY GROUPING SETS ((employee_id), ())`
+
+/** Times each agent's phone rang for a (non-internal) call started in the range, and how many of those they did not answer. */
+const OFFERS_SQL = `
+SELECT GROUPING(g.employee_id) = 1 AS total, g.employee_id AS k, count(*) AS offers, count(*) FILTER (WHERE g.answered_at IS NULL) AS missed
+  FROM calls c JOIN legs g ON g.call_uuid = c.uuid
+ WHERE c.started_at >= $1::timestamptz AND c.started_at < $2::timestamptz AND c.direction <> 'internal'
+   AND g.employee_id IS NOT NULL AND g.party <> 'caller'
+ GROUP BY GROUPING SETS ((g.employee_id), ())`
+
+function seriesSql(groupBy: 'day' | 'hour'): string {
+  const unit = groupBy === 'day' ? 'day' : 'hour'
+  const fmt = groupBy === 'day' ? `'YYYY-MM-DD'` : `'YYYY-MM-DD"T"HH24:00'`
+  return `SELECT DISTINCT to_char(s, ${fmt}) AS k FROM generate_series(date_trunc('${unit}', $1::timestamptz AT TIME ZONE $3::text),
+            ($2::timestamptz - interval '1 microsecond') AT TIME ZONE $3::text, interval '1 ${unit}') s ORDER BY 1`
+}
+
+interface CallsAgg {
+  total: boolean; k: string | null; inbound: number; after_hours: number; offered: number; answered: number; abandoned: number
+  answered_within_sl: number; asa_sec: string | null; talk_sec: string | null; conversations: number; abandon_avg_sec: string | null
+  outbound: number; fmc: number; csat_avg: string | null; csat_count: number; csat_distribution: number[]; repeat_calls: number; repeat_base: number
+  abandon_buckets: Record<string, number> | null
+}
+interface CallbacksAgg { total: boolean; k: string | null; created: number; done: number }
+interface PresenceAgg { total: boolean; k: string | null; ready: string; not_ready: string; on_call: string; wrap_up: string }
+interface OffersAgg { total: boolean; k: string | null; offers: number; missed: number }
+
+const round1 = (v: number | string | null): number | null => (v === null ? null : Math.round(Number(v) * 10) / 10)
+const pct = (a: number, b: number): number | null => (b > 0 ? Math.round((a / b) * 1000) / 10 : null)
+
+/** Run a report. `groupBy: 'total'` gives only the totals (the live view's "today"). */
+export async function runReport(pool: Pool, range: Omit<ReportRange, 'groupBy'> & { groupBy: GroupBy | 'total' }, cfg: SwitchboardFile): Promise<StatsReport> {
+  const t0 = performance.now()
+  const edges = cfg.stats.abandonBucketsSec
+  const params = [range.from, range.to, range.tz]
+  const g = range.groupBy
+  try {
+    const [calls, callbacks, presence, offers, series] = await Promise.all([
+      pool.query<CallsAgg>(callsSql(g), [...params, cfg.stats.serviceLevelSec, cfg.stats.repeatWindowHours * 3600, edges]),
+      pool.query<CallbacksAgg>(callbacksSql(g), params),
+      g === 'agent' ? pool.query<PresenceAgg>(PRESENCE_SQL, [range.from, range.to]) : null,
+      g === 'agent' ? pool.query<OffersAgg>(OFFERS_SQL, [range.from, range.to]) : null,
+      g === 'day' || g === 'hour' ? pool.query<{ k: string }>(seriesSql(g), params) : null,
+    ])
+    const byKey = <T extends { total: boolean; k: string | null }>(rows: T[] | undefined) => {
+      const m = new Map<string | null, T>()
+      let total: T | undefined
+      for (const r of rows ?? []) { if (r.total) total = r; else m.set(r.k, r) }
+      return { m, total }
+    }
+    const c = byKey(calls.rows)
+    const cb = byKey(callbacks.rows)
+    const pr = byKey(presence?.rows)
+    const of = byKey(offers?.rows)
+    const figures = (k: string | null, isTotal: boolean): StatsFigures => {
+      const pick = <T>(x: { m: Map<string | null, T>; total: T | undefined }) => (isTotal ? x.total : x.m.get(k))
+      return toFigures(pick(c), pick(cb), g === 'agent' ? { presence: pick(pr), offers: pick(of) } : null, edges.length + 1)
+    }
+    let keys: Array<string | null>
+    if (series) keys = series.rows.map((r) => r.k)
+    else if (g === 'total') keys = []
+    else {
+      const all = new Set<string | null>([...c.m.keys(), ...cb.m.keys(), ...pr.m.keys(), ...of.m.keys()])
+      keys = [...all].sort((a, b) => (a === null ? 1 : b === null ? -1 : a.localeCompare(b)))
+    }
+    const labels = await labelsFor(pool, g, keys, cfg)
+    return {
+      from: range.from.toISOString(), to: range.to.toISOString(), tz: range.tz, groupBy: g === 'total' ? 'day' : g,
+      serviceLevelSec: cfg.stats.serviceLevelSec, repeatWindowHours: cfg.stats.repeatWindowHours, abandonBucketsSec: edges,
+      rows: keys.map((k) => ({ key: k, label: labels.get(k) ?? k ?? '(none)', ...figures(k, false) })),
+      totals: figures(null, true),
+      elapsedMs: Math.round(performance.now() - t0),
+    }
+  } catch (err) {
+    // A zone luxon knows but this Postgres does not (old tzdata): the caller's mistake to fix, not a 500.
+    if ((err as { code?: string }).code === '22023' && /time zone/i.test((err as Error).message)) {
+      throw new ValidationError(`tz: Postgres does not know the time zone ${JSON.stringify(range.tz)}`, { field: 'tz' })
+    }
+    throw err
+  }
+}
+
+function toFigures(c: CallsAgg | undefined, cb: CallbacksAgg | undefined, agent: { presence?: PresenceAgg; offers?: OffersAgg } | null, buckets: number): StatsFigures {
+  const offered = c?.offered ?? 0
+  const answered = c?.answered ?? 0
+  const abandoned = c?.abandoned ?? 0
+  const abandonTimes = new Array<number>(buckets).fill(0)
+  for (const [b, n] of Object.entries(c?.abandon_buckets ?? {})) abandonTimes[Math.min(buckets - 1, Number(b))] += Number(n)
+  const talk = Number(c?.talk_sec ?? 0)
+  const f: StatsFigures = {
+    inbound: c?.inbound ?? 0, offered, answered, abandoned, unanswered: offered - answered - abandoned, afterHours: c?.after_hours ?? 0,
+    answeredWithinSl: c?.answered_within_sl ?? 0, serviceLevelPct: pct(c?.answered_within_sl ?? 0, offered),
+    asaSec: round1(c?.asa_sec ?? null), ahtSec: c && c.conversations > 0 ? round1(talk / c.conversations) : null,
+    talkSec: Math.round(talk), holdSec: null,
+    abandonAvgSec: round1(c?.abandon_avg_sec ?? null), abandonTimes,
+    outbound: c?.outbound ?? 0, fmc: c?.fmc ?? 0,
+    callbacksCreated: cb?.created ?? 0, callbacksDone: cb?.done ?? 0,
+    csatAvg: c?.csat_avg == null ? null : Math.round(Number(c.csat_avg) * 100) / 100, csatCount: c?.csat_count ?? 0,
+    csatDistribution: (c?.csat_distribution ?? new Array<number>(10).fill(0)).map(Number),
+    repeatCalls: c?.repeat_calls ?? 0, repeatRatePct: pct(c?.repeat_calls ?? 0, c?.repeat_base ?? 0),
+  }
+  if (agent) {
+    f.readySec = Math.round(Number(agent.presence?.ready ?? 0))
+    f.notReadySec = Math.round(Number(agent.presence?.not_ready ?? 0))
+    f.onCallSec = Math.round(Number(agent.presence?.on_call ?? 0))
+    f.wrapUpSec = Math.round(Number(agent.presence?.wrap_up ?? 0))
+    f.offers = agent.offers?.offers ?? 0
+    f.offersMissed = agent.offers?.missed ?? 0
+  }
+  return f
+}
+
+async function labelsFor(pool: Pool, g: GroupBy | 'total', keys: Array<string | null>, cfg: SwitchboardFile): Promise<Map<string | null, string>> {
+  const m = new Map<string | null, string>()
+  if (g === 'queue') {
+    for (const q of cfg.queues) m.set(q.id, q.name)
+    m.set(null, '(no queue)')
+  } else if (g === 'agent') {
+    const ids = keys.filter((k): k is string => k !== null)
+    if (ids.length > 0) {
+      const r = await pool.query<{ id: string; name: string }>('SELECT id, name FROM employees WHERE id = ANY($1::text[])', [ids])
+      for (const e of r.rows) m.set(e.id, e.name)
+    }
+    m.set(null, '(no agent)')
+  }
+  return m
+}
