@@ -268,6 +268,20 @@ export const RecordingSchema = Type.Object({
   bitrateKbps: PositiveInt(24, { maximum: 320 }),
   stereo: Type.Boolean({ default: true }),
   recordInternal: Type.Boolean({ default: true }),
+  /**
+   * Output format per policy (issue 8): the first policy whose conditions all match a
+   * recording decides its format (and bitrate); none matches → `format`/`bitrateKbps`.
+   * Ordered, first match wins (unlike retention, where the longest wins): a format is a
+   * choice, not a minimum. Conditions are the recording's call facts.
+   */
+  formatPolicies: Type.Array(Type.Object({
+    name: Type.Optional(Type.String({ maxLength: 100 })),
+    callKind: Type.Optional(Type.Union([Type.Literal('inbound'), Type.Literal('outbound'), Type.Literal('internal'), Type.Literal('fmc')])),
+    queue: Type.Optional(Id),
+    segment: Type.Optional(Segment),
+    format: Type.Union([Type.Literal('opus'), Type.Literal('mp3'), Type.Literal('wav')]),
+    bitrateKbps: Type.Optional(Type.Integer({ minimum: 6, maximum: 320, description: 'opus/mp3 only; default: recording.bitrateKbps' })),
+  }, strict), { default: [], maxItems: 100 }),
   /** The spool → object store pipeline (issue 8). */
   pipeline: Type.Object({
     concurrency: PositiveInt(2, { maximum: 64, description: 'recordings transcoded at once on this node' }),
@@ -681,6 +695,7 @@ function semanticProblems(cfg: SwitchboardFile): Problem[] {
     if (pol.days < ret.minimumDays) p.push({ path: `retention.policies[${i}].days`, message: `${pol.days} is below retention.minimumDays (${ret.minimumDays})` })
     needQueue(pol.queue, `retention.policies[${i}].queue`)
   })
+  cfg.recording.formatPolicies.forEach((pol, i) => needQueue(pol.queue, `recording.formatPolicies[${i}].queue`))
   return p
 }
 

@@ -702,6 +702,8 @@ export async function importClients(input: Readable | AsyncIterable<Chunk>, opts
       let owners = new Map<string, string>() // phone → client id within the batch
       let rowsInBatch = 0
       let pending: Promise<void> | null = null
+      // where the time goes (logged): Postgres writing batches, and Node waiting for it
+      const timing = { writeMs: 0, waitMs: 0, started: performance.now() }
       const writer: { failed?: { err: unknown } } = {}
       const check = (): void => { if (writer.failed) throw writer.failed.err }
 
@@ -734,19 +736,21 @@ export async function importClients(input: Readable | AsyncIterable<Chunk>, opts
           if (!entry.phones.has(e164)) entry.phones.set(e164, row.line)
         }
         if (++rowsInBatch >= batchSize) {
-          if (pending) await pending
+          if (pending) { const w0 = performance.now(); await pending; timing.waitMs += performance.now() - w0 }
           check()
           const full = batch
           batch = new Map()
           owners = new Map()
           rowsInBatch = 0
           // Parse the next batch while Postgres writes this one.
-          pending = writeClientBatch(client, full, b).catch((err) => { writer.failed = { err } })
+          const b0 = performance.now()
+          pending = writeClientBatch(client, full, b).then(() => { timing.writeMs += performance.now() - b0 }, (err) => { writer.failed = { err } })
         }
       }
-      if (pending) await pending
+      if (pending) { const w0 = performance.now(); await pending; timing.waitMs += performance.now() - w0 }
       check()
-      if (batch.size > 0) await writeClientBatch(client, batch, b)
+      if (batch.size > 0) { const b0 = performance.now(); await writeClientBatch(client, batch, b); timing.writeMs += performance.now() - b0; timing.waitMs += performance.now() - b0 }
+      const t0 = performance.now()
 
       if (opts.prunePhones ?? true) {
         // Statistics for the planner: a nightly full file (hash joins) and a small
@@ -759,6 +763,7 @@ export async function importClients(input: Readable | AsyncIterable<Chunk>, opts
               AND NOT EXISTS (SELECT 1 FROM crm_run_phones l WHERE l.phone = p.phone)`, [r.runId])
         r.phones.removed = del.rowCount ?? 0
       }
+      opts.log.info({ importRun: r.runId, readAndParseMs: Math.round(t0 - timing.started - timing.waitMs), batchWriteMs: Math.round(timing.writeMs), waitForPostgresMs: Math.round(timing.waitMs), pruneMs: Math.round(performance.now() - t0) }, 'CRM import timing')
     } finally {
       // The connection goes back to the pool: leave no run state on it.
       await client.query('DROP TABLE IF EXISTS crm_stage_clients, crm_stage_phones, crm_run_clients, crm_run_phones').catch(() => undefined)
@@ -776,8 +781,10 @@ async function createRunTables(client: PoolClient): Promise<void> {
   await client.query(`
     CREATE TEMP TABLE IF NOT EXISTS crm_stage_clients (
       id text NOT NULL, name text NOT NULL, inn text, segment text, kind text NOT NULL, region text, tz text,
-      manager text, attributes jsonb NOT NULL) ON COMMIT DELETE ROWS;
-    CREATE TEMP TABLE IF NOT EXISTS crm_stage_phones (phone text NOT NULL, client_id text NOT NULL, line integer NOT NULL) ON COMMIT DELETE ROWS;
+      manager text, attributes jsonb NOT NULL,
+      existed boolean NOT NULL DEFAULT false, changed boolean NOT NULL DEFAULT false) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS crm_stage_phones (phone text NOT NULL, client_id text NOT NULL, line integer NOT NULL,
+      existed boolean NOT NULL DEFAULT false, owner text, owner_run bigint) ON COMMIT DELETE ROWS;
     CREATE TEMP TABLE IF NOT EXISTS crm_run_clients (id text NOT NULL);
     CREATE TEMP TABLE IF NOT EXISTS crm_run_phones (phone text PRIMARY KEY);
     TRUNCATE crm_run_clients, crm_run_phones;`)
@@ -824,32 +831,42 @@ async function writeClientBatch(client: PoolClient, batch: Map<string, BatchClie
     // Batches are small next to the tables: probe the primary keys row by row rather than
     // hash whole tables (the temp tables have no statistics to tell the planner so).
     await client.query('SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off')
-    await copyIn(client, 'COPY crm_stage_clients FROM STDIN', clientLines)
-    // Only changed and new clients are written: an unchanged row costs one index probe.
+    await copyIn(client, 'COPY crm_stage_clients (id, name, inn, segment, kind, region, tz, manager, attributes) FROM STDIN', clientLines)
+    // One primary-key probe per client, marked on the staging row: does it exist, does it
+    // differ. Then only changed clients are rewritten (a probe each) and new ones inserted
+    // without probing again; an unchanged client costs that one probe and no write.
+    await client.query(
+      `UPDATE crm_stage_clients s SET existed = true, changed = ${CLIENT_DIFFERS}
+         FROM clients c WHERE c.id = s.id`)
     await client.query(
       `UPDATE clients c SET
          name = s.name, inn = s.inn, segment = s.segment, kind = s.kind, region = s.region, tz = s.tz,
          assigned_manager_id = s.manager, attributes = s.attributes, import_run = $1, updated_at = now()
         FROM crm_stage_clients s
-       WHERE c.id = s.id AND ${CLIENT_DIFFERS}`, [runId])
+       WHERE s.changed AND c.id = s.id`, [runId])
     await client.query(
       `INSERT INTO clients (id, name, inn, segment, kind, region, tz, assigned_manager_id, attributes, import_run)
        SELECT s.id, s.name, s.inn, s.segment, s.kind, s.region, s.tz, s.manager, s.attributes, $1
          FROM crm_stage_clients s
-        WHERE NOT EXISTS (SELECT 1 FROM clients c WHERE c.id = s.id)
+        WHERE NOT s.existed
         ORDER BY s.id`, [runId])
     await client.query('INSERT INTO crm_run_clients SELECT id FROM crm_stage_clients')
     r.records += batch.size
     if (phoneLines.length === 0) return
-    await copyIn(client, 'COPY crm_stage_phones FROM STDIN', phoneLines)
+    await copyIn(client, 'COPY crm_stage_phones (phone, client_id, line) FROM STDIN', phoneLines)
+    // One primary-key probe per number: its current owner (and the run that wrote it), kept
+    // on the staging row; every later step reads the mark instead of probing again.
+    await client.query(
+      `UPDATE crm_stage_phones s SET existed = true, owner = p.client_id, owner_run = p.import_run
+         FROM client_phones p WHERE p.phone = s.phone`)
     // Numbers another client holds: listed for it earlier in this run (written by this
     // run, or listed unchanged) = duplicate in the file; held from before = it moves to
     // the new client (newest import wins).
     const taken = await client.query<{ phone: string; client_id: string; owner: string; listed: boolean }>(
-      `SELECT s.phone, s.client_id, p.client_id AS owner,
-              (p.import_run IS NOT DISTINCT FROM $1 OR EXISTS (SELECT 1 FROM crm_run_phones l WHERE l.phone = s.phone)) AS listed
-         FROM crm_stage_phones s JOIN client_phones p ON p.phone = s.phone
-        WHERE p.client_id <> s.client_id`, [runId])
+      `SELECT s.phone, s.client_id, s.owner,
+              (s.owner_run IS NOT DISTINCT FROM $1 OR EXISTS (SELECT 1 FROM crm_run_phones l WHERE l.phone = s.phone)) AS listed
+         FROM crm_stage_phones s
+        WHERE s.existed AND s.owner <> s.client_id`, [runId])
     let accepted = phoneLines.length
     let moved = 0
     if (taken.rows.length > 0) {
@@ -871,21 +888,23 @@ async function writeClientBatch(client: PoolClient, batch: Map<string, BatchClie
       }
     }
     if (moved > 0) {
+      // duplicates were deleted from the staging table: the taken numbers left move
       await client.query(
         `UPDATE client_phones p SET client_id = s.client_id, import_run = $1
-           FROM crm_stage_phones s WHERE p.phone = s.phone AND p.client_id <> s.client_id`, [runId])
+           FROM crm_stage_phones s WHERE s.existed AND s.owner <> s.client_id AND p.phone = s.phone`, [runId])
     }
     // Numbers the client already had are not rewritten; the run remembers them (for
     // duplicates in later batches and for the prune). Numbers this run writes carry its id.
     await client.query(
       `INSERT INTO crm_run_phones
-       SELECT s.phone FROM crm_stage_phones s JOIN client_phones p ON p.phone = s.phone
-        WHERE p.import_run IS DISTINCT FROM $1
+       SELECT s.phone FROM crm_stage_phones s
+        WHERE s.existed AND s.owner = s.client_id AND s.owner_run IS DISTINCT FROM $1
        ON CONFLICT (phone) DO NOTHING`, [runId])
+    // New numbers: the table lock keeps anyone else from adding them since the probe
     await client.query(
       `INSERT INTO client_phones (phone, client_id, import_run)
        SELECT s.phone, s.client_id, $1 FROM crm_stage_phones s
-        WHERE NOT EXISTS (SELECT 1 FROM client_phones p WHERE p.phone = s.phone)
+        WHERE NOT s.existed
         ORDER BY s.phone`, [runId])
     r.phones.imported += accepted
   })

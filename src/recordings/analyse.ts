@@ -98,18 +98,44 @@ export class EnergyMeter {
     const ch = this.channels
     const sums = this.#sums
     const wf = this.windowFrames
-    let inWindow = this.#inWindow
-    for (let i = 0; i < samples.length; i += ch) {
-      for (let c = 0; c < ch; c++) {
-        const s = samples[i + c]
-        sums[c] += s * s
+    // window by window, with the running sums in locals: ~5× faster than a per-frame
+    // window check (this runs for every recording, on the event loop, beside ffmpeg)
+    let i = 0
+    while (i < samples.length) {
+      const take = Math.min(wf - this.#inWindow, (samples.length - i) / ch)
+      const end = i + take * ch
+      if (ch === 2) {
+        let s0 = sums[0]
+        let s1 = sums[1]
+        for (; i < end; i += 2) {
+          const a = samples[i]
+          const b = samples[i + 1]
+          s0 += a * a
+          s1 += b * b
+        }
+        sums[0] = s0
+        sums[1] = s1
+      } else if (ch === 1) {
+        let s0 = sums[0]
+        for (; i < end; i++) {
+          const a = samples[i]
+          s0 += a * a
+        }
+        sums[0] = s0
+      } else {
+        for (; i < end; i += ch) {
+          for (let c = 0; c < ch; c++) {
+            const v = samples[i + c]
+            sums[c] += v * v
+          }
+        }
       }
-      if (++inWindow === wf) {
-        this.#closeWindow(inWindow)
-        inWindow = 0
+      this.#inWindow += take
+      if (this.#inWindow === wf) {
+        this.#closeWindow(wf)
+        this.#inWindow = 0
       }
     }
-    this.#inWindow = inWindow
     this.frames += samples.length / ch
   }
 
@@ -197,17 +223,46 @@ export function analyseEnergy(
   return { durationMs, channels, overtalkMs: ms(overtalkFrames), silences }
 }
 
+/**
+ * ffmpeg output arguments (after `-i`, before `pipe:N`) for the PCM the analysis reads:
+ * 8 kHz s16le, `channels` channels. A transcode can add them as a second output, so the
+ * file is decoded once for both (see transcode's `pcmTap`).
+ */
+export function analysisPcmArgs(channels: number): string[] {
+  return ['-map', '0:a:0', '-vn', '-ac', String(channels), '-ar', String(RATE), '-f', 's16le', '-c:a', 'pcm_s16le']
+}
+
+/** Sample rate of the PCM `analysisPcmArgs` asks for. */
+export const ANALYSIS_RATE = RATE
+
+/** Streaming analysis: feed it the PCM of `analysisPcmArgs`, then `finish()`. */
+export interface PcmAnalyser {
+  readonly channels: number
+  push(chunk: Buffer): void
+  finish(): Analysis
+}
+
+export function createPcmAnalyser(channels: number, opts: Pick<AnalyseOptions, 'windowMs' | 'thresholdDb' | 'minSilenceMs' | 'minTalkMs' | 'minJointSilenceMs'> = {}): PcmAnalyser {
+  const ch = Math.max(1, channels)
+  const meter = new EnergyMeter(ch, Math.max(1, Math.round(((opts.windowMs ?? 20) * RATE) / 1000)))
+  return {
+    channels: ch,
+    push: (chunk) => meter.push(chunk),
+    finish: () => {
+      meter.end()
+      return analyseEnergy(meter.energy, meter.windowSizes, RATE, opts)
+    },
+  }
+}
+
 /** Decode `path` with ffmpeg and analyse its channels. */
 export async function analyseRecording(path: string, opts: AnalyseOptions = {}): Promise<Analysis> {
   const paths = opts.paths ?? ffmpegPaths()
   const info = opts.input ?? (await probeRecording(path, { paths }))
-  const channels = Math.max(1, info.channels)
-  const windowMs = opts.windowMs ?? 20
-  const meter = new EnergyMeter(channels, Math.max(1, Math.round((windowMs * RATE) / 1000)))
+  const analyser = createPcmAnalyser(info.channels, opts)
   const timeoutMs = opts.timeoutMs ?? 120_000
 
-  const args = ['-nostdin', '-hide_banner', '-v', 'error', ...ffmpegInputArgs(info), '-i', path, '-map', '0:a:0', '-vn',
-    '-ac', String(channels), '-ar', String(RATE), '-f', 's16le', '-c:a', 'pcm_s16le', 'pipe:1']
+  const args = ['-nostdin', '-hide_banner', '-v', 'error', ...ffmpegInputArgs(info), '-i', path, ...analysisPcmArgs(analyser.channels), 'pipe:1']
   await new Promise<void>((resolve, reject) => {
     const child = spawn(paths.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     let stderr = ''
@@ -220,7 +275,7 @@ export async function analyseRecording(path: string, opts: AnalyseOptions = {}):
     const onAbort = () => stop(new AnalysisError(`analysis of ${path} aborted`, { path }))
     opts.signal?.addEventListener('abort', onAbort, { once: true })
     if (opts.signal?.aborted) onAbort()
-    child.stdout.on('data', (chunk: Buffer) => meter.push(chunk))
+    child.stdout.on('data', (chunk: Buffer) => analyser.push(chunk))
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       stderr = (stderr + d).slice(-4096)
     })
@@ -241,6 +296,5 @@ export async function analyseRecording(path: string, opts: AnalyseOptions = {}):
       resolve()
     })
   })
-  meter.end()
-  return analyseEnergy(meter.energy, meter.windowSizes, RATE, opts)
+  return analyser.finish()
 }

@@ -8,7 +8,8 @@ import type { ObjectStore } from './store/object-store.ts'
 import type { Spool, SpoolSidecar } from './spool.ts'
 import { probeRecording, BrokenAudioError } from './probe.ts'
 import { transcode, type OutputFormat } from './transcode.ts'
-import { analyseRecording } from './analyse.ts'
+import { analysisPcmArgs, createPcmAnalyser } from './analyse.ts'
+import { recordingFormat } from './format-policy.ts'
 import { sha256File, sha256Stream } from './hash.ts'
 import { retentionUntil } from './retention.ts'
 
@@ -57,11 +58,14 @@ export async function processRecording(deps: ProcessDeps, id: string): Promise<P
 async function processLocked(deps: ProcessDeps, id: string, db: PoolClient): Promise<ProcessOutcome> {
   const { spool, store } = deps
   const log = deps.log.child({ recording_id: id })
+  const steps = stepTimer()
   const wavPath = spool.wavPath(id)
-  const wavExists = await stat(wavPath).then(() => true, () => false)
-
-  const existing = await db.query<{ state: string; object_key: string | null; sha256: string | null; bytes: number | null }>(
-    'SELECT state, object_key, sha256, bytes FROM recordings WHERE id = $1', [id])
+  const [wavStat, existing, sidecarRead] = await Promise.all([
+    stat(wavPath).catch(() => null),
+    db.query<{ state: string; object_key: string | null; sha256: string | null; bytes: number | null }>(
+      'SELECT state, object_key, sha256, bytes FROM recordings WHERE id = $1', [id]),
+    spool.read(id),
+  ])
   const row = existing.rows[0]
   if (row?.state === 'stored' && row.object_key) {
     // Killed after the row was written but before the spool was cleaned: finish the cleanup only.
@@ -71,16 +75,31 @@ async function processLocked(deps: ProcessDeps, id: string, db: PoolClient): Pro
       return 'already_stored'
     }
   }
-  if (!wavExists) return 'nothing'
+  if (!wavStat) return 'nothing'
 
-  const sidecar = (await spool.read(id)) ?? orphanSidecar(id, (await stat(wavPath)).mtime)
-  await ensureCallRow(db, sidecar)
-  await db.query(
-    `INSERT INTO recordings (id, call_uuid, leg_uuid, client_id, agent_id, spool_path, state, paused_spans, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, 'transcoding', $7, $8)
-     ON CONFLICT (id) DO UPDATE SET state = 'transcoding', failure_reason = NULL`,
-    [id, sidecar.callUuid, sidecar.legUuid, await existingOrNull(db, 'clients', sidecar.clientId), await existingOrNull(db, 'employees', sidecar.agentId),
-      wavPath, JSON.stringify(sidecar.pausedSpans), sidecar.startedAt])
+  const sidecar = sidecarRead ?? orphanSidecar(id, wavStat.mtime)
+  const facts = { callKind: sidecar.direction, queueId: sidecar.queueId, segment: sidecar.segment }
+  const policy = recordingFormat(facts, deps.recording())
+  const ext = EXTENSIONS[policy.format]
+  const startedAt = new Date(sidecar.startedAt)
+  const key = objectKey(startedAt, sidecar.callUuid, id, ext)
+
+  // What does not depend on the audio runs beside the work that does: the rows, and
+  // whether a previous (killed) run already uploaded this object. The probe (an ffprobe
+  // run) gates the transcode: its facts pick ffmpeg's input arguments.
+  const rowsReady = (async () => {
+    await ensureCallRow(db, sidecar)
+    await db.query(
+      `INSERT INTO recordings (id, call_uuid, leg_uuid, client_id, agent_id, spool_path, state, paused_spans, created_at)
+       VALUES ($1, $2, $3, (SELECT id FROM clients WHERE id = $4), (SELECT id FROM employees WHERE id = $5), $6, 'transcoding', $7, $8)
+       ON CONFLICT (id) DO UPDATE SET state = 'transcoding', failure_reason = NULL`,
+      // links must not fail the store step: a client or agent deleted meanwhile is simply not linked
+      [id, sidecar.callUuid, sidecar.legUuid, sidecar.clientId, sidecar.agentId, wavPath, JSON.stringify(sidecar.pausedSpans), sidecar.startedAt])
+  })()
+  const beforeP = store.stat(key)
+  // no unhandled rejection while we wait on the probe; both are awaited below
+  rowsReady.catch(() => undefined)
+  beforeP.catch(() => undefined)
 
   // 1. is it audio at all? Broken files go to quarantine with the reason, never away.
   let probe
@@ -88,6 +107,7 @@ async function processLocked(deps: ProcessDeps, id: string, db: PoolClient): Pro
     probe = await probeRecording(wavPath, { allowTruncated: true })
   } catch (err) {
     if (err instanceof BrokenAudioError) {
+      await rowsReady
       const target = await spool.quarantine(id, err.reason, err.message)
       await db.query(`UPDATE recordings SET state = 'quarantined', failure_reason = $2, spool_path = $3 WHERE id = $1`, [id, `${err.reason}: ${err.message}`, target])
       log.warn({ reason: err.reason, target }, 'recording quarantined')
@@ -95,51 +115,73 @@ async function processLocked(deps: ProcessDeps, id: string, db: PoolClient): Pro
     }
     throw err
   }
+  steps.mark('probe')
 
-  // 2. transcode + analyse (analysis on the original: it has the full dynamics)
-  const cfg = deps.recording()
-  const format = cfg.format as OutputFormat
-  const work = spool.workPath(id, EXTENSIONS[format])
-  const [out, analysis] = await Promise.all([
-    transcode(wavPath, work, { format, bitrateKbps: cfg.bitrateKbps, channels: probe.channels === 2 ? 2 : 1, input: probe }),
-    analyseRecording(wavPath, { input: probe }),
-  ])
+  // 2. transcode + analyse in one ffmpeg run: the WAV is read and decoded once, the
+  // encoder writes the file and the analysis gets the original PCM (full dynamics) on a pipe
+  const work = spool.workPath(id, ext)
+  const channels = probe.channels === 2 ? 2 : 1
+  const analyser = createPcmAnalyser(probe.channels)
+  const out = await transcode(wavPath, work, {
+    format: policy.format, bitrateKbps: policy.bitrateKbps, channels, input: probe,
+    pcmTap: { args: analysisPcmArgs(analyser.channels), onData: (chunk) => analyser.push(chunk) },
+  })
+  // hold spans (caller on music during a consultation) travel with the QA metrics
+  const analysis = { ...analyser.finish(), ...(sidecar.holdSpans?.length ? { holdSpans: sidecar.holdSpans } : {}) }
+  await rowsReady
+  steps.mark('transcode')
 
   // 3. upload, streaming with known size, unless a previous run already did
   const sha256 = await sha256File(work)
-  const startedAt = new Date(sidecar.startedAt)
-  const key = objectKey(startedAt, sidecar.callUuid, id, EXTENSIONS[format])
   const metadata: Record<string, string> = {
     'recording-id': id, sha256,
     'call-uuid': sidecar.callUuid ?? '', 'leg-uuid': sidecar.legUuid ?? '',
     'client-id': ascii(sidecar.clientId), 'agent-id': ascii(sidecar.agentId),
   }
-  const before = await store.stat(key)
+  const before = await beforeP
   if (!(before && before.size === out.bytes && before.metadata.sha256 === sha256)) {
-    await store.put(key, createReadStream(work), out.bytes, metadata, CONTENT_TYPES[format])
+    await store.put(key, createReadStream(work), out.bytes, metadata, CONTENT_TYPES[policy.format])
   }
+  steps.mark('upload')
 
-  // 4. verify what the store really holds: size, recorded hash, and a re-hash of the bytes
-  const info = await store.stat(key)
+  // 4. verify what the store really holds: size, recorded hash, and a re-hash of the
+  // bytes read back (both asked at once: two round trips to the store become one wait)
+  const [info, rehash] = await Promise.all([store.stat(key), store.get(key).then((s) => sha256Stream(s))])
   if (!info || info.size !== out.bytes || info.metadata.sha256 !== sha256) {
     throw new VerificationError('stored object does not match', { key, expected: { size: out.bytes, sha256 }, got: info && { size: info.size, sha256: info.metadata.sha256 } })
   }
-  const rehash = await sha256Stream(await store.get(key))
   if (rehash !== sha256) throw new VerificationError('stored object re-hash differs', { key, expected: sha256, got: rehash })
+  steps.mark('verify')
 
-  // 5. the row says stored only now; then the spool file may go
-  const until = retentionUntil(startedAt, { callKind: sidecar.direction, queueId: sidecar.queueId, segment: sidecar.segment }, deps.retention())
-  if (await store.setRetention(key, until).catch((err) => { log.warn({ err }, 'could not set object retention'); return false })) {
-    log.debug({ key, until }, 'object retention set')
-  }
-  await db.query(
-    `UPDATE recordings SET state = 'stored', object_key = $2, codec = $3, channels = $4, duration_ms = $5, bytes = $6,
-       sha256 = $7, metrics = $8, retention_until = $9, stored_at = now(), failure_reason = NULL
-     WHERE id = $1`,
-    [id, key, out.codec, out.channels, Math.round(out.durationMs), out.bytes, sha256, JSON.stringify(analysis), until])
+  // 5. the row says stored only now; then the spool file may go. Object retention is
+  // best effort (the row's retention_until and the sweeper are the rule), so it is set
+  // beside the row write rather than before it.
+  const until = retentionUntil(startedAt, facts, deps.retention())
+  await Promise.all([
+    store.setRetention(key, until).then(
+      (set) => { if (set) log.debug({ key, until }, 'object retention set') },
+      (err) => log.warn({ err }, 'could not set object retention')),
+    db.query(
+      `UPDATE recordings SET state = 'stored', object_key = $2, codec = $3, channels = $4, duration_ms = $5, bytes = $6,
+         sha256 = $7, metrics = $8, retention_until = $9, stored_at = now(), failure_reason = NULL
+       WHERE id = $1`,
+      [id, key, out.codec, out.channels, Math.round(out.durationMs), out.bytes, sha256, JSON.stringify(sidecar.holdSpans?.length ? { ...analysis, holdSpans: sidecar.holdSpans } : analysis), until]),
+  ])
+  steps.mark('row')
   await spool.remove(id)
-  log.info({ key, bytes: out.bytes, duration_ms: out.durationMs, call_uuid: sidecar.callUuid }, 'recording stored and verified')
+  steps.mark('cleanup')
+  log.info({ key, format: policy.format, policy: policy.name, bytes: out.bytes, duration_ms: out.durationMs, call_uuid: sidecar.callUuid, steps_ms: steps.result() }, 'recording stored and verified')
   return 'stored'
+}
+
+/** Where a job's time went, for the log line (and for finding latency, issue 8). */
+function stepTimer(): { mark(step: string): void; result(): Record<string, number> } {
+  let last = performance.now()
+  const out: Record<string, number> = {}
+  return {
+    mark(step) { const now = performance.now(); out[step] = Math.round((now - last) * 10) / 10; last = now },
+    result: () => out,
+  }
 }
 
 export function objectKey(startedAt: Date, callUuid: string | null, id: string, ext: string): string {
@@ -154,13 +196,6 @@ async function ensureCallRow(db: PoolClient, s: SpoolSidecar): Promise<void> {
     `INSERT INTO calls (uuid, direction, caller, callee, did, started_at, ended_at, outcome)
      VALUES ($1, $2, $3, $4, $5, $6, $7, 'unknown') ON CONFLICT (uuid) DO NOTHING`,
     [s.callUuid, s.direction, s.caller, s.callee, s.did, s.startedAt, s.stoppedAt ?? s.startedAt])
-}
-
-/** Links must not fail the store step: a client or agent deleted meanwhile is simply not linked. */
-async function existingOrNull(db: PoolClient, table: 'clients' | 'employees', id: string | null): Promise<string | null> {
-  if (!id) return null
-  const r = await db.query(`SELECT 1 FROM ${table} WHERE id = $1`, [id])
-  return r.rowCount ? id : null
 }
 
 function orphanSidecar(id: string, mtime: Date): SpoolSidecar {

@@ -26,6 +26,8 @@ export interface SpoolSidecar {
   stoppedAt: string | null
   /** recording paused (card data): offsets from start, so QA sees the gap */
   pausedSpans: Array<{ startMs: number; endMs: number | null }>
+  /** the caller was on hold (music) during a consultation: offsets from start; kept in the row's metrics */
+  holdSpans?: Array<{ startMs: number; endMs: number }>
 }
 
 export interface SpoolEntry {
@@ -72,10 +74,14 @@ export class Spool {
     }
   }
 
-  async update(id: string, patch: Partial<SpoolSidecar>): Promise<void> {
+  /**
+   * Change a sidecar (no-op when it is gone). `patch` may be a function of the current
+   * sidecar, so that a caller deriving the change from it reads the file once, not twice.
+   */
+  async update(id: string, patch: Partial<SpoolSidecar> | ((current: SpoolSidecar) => Partial<SpoolSidecar>)): Promise<void> {
     const current = await this.read(id)
     if (!current) return
-    await this.writeSidecar({ ...current, ...patch })
+    await this.writeSidecar({ ...current, ...(typeof patch === 'function' ? patch(current) : patch) })
   }
 
   /**

@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { rename, rm, stat } from 'node:fs/promises'
+import { Writable } from 'node:stream'
 import ffmpeg from 'fluent-ffmpeg'
 import { SwitchboardError } from '../errors.ts'
 import type { Logger } from '../log.ts'
@@ -37,6 +38,12 @@ export interface TranscodeOptions {
   input?: ProbeResult
   paths?: FfmpegPaths
   logger?: Logger
+  /**
+   * A second output of the same ffmpeg run, streamed to `onData` (e.g. the analysis PCM of
+   * analyse.ts `analysisPcmArgs`): the input is read and decoded once for both. The
+   * transcode resolves only after the last byte of it was delivered.
+   */
+  pcmTap?: { args: string[]; onData(chunk: Buffer): void }
 }
 
 export interface TranscodeResult {
@@ -134,6 +141,23 @@ export async function transcode(input: string, output: string, opts: TranscodeOp
       .inputOptions(['-nostdin', '-hide_banner', ...ffmpegInputArgs(info)])
       .outputOptions(outArgs)
       .output(part)
+    // The tap: ffmpeg's stdout piped into a sink. emitClose is off because fluent-ffmpeg
+    // treats a closing output stream as "kill ffmpeg in 20 ms", which under load can come
+    // before the exit it is waiting for; we wait for both ffmpeg's end and the sink's finish.
+    let tapDone = true
+    let ffmpegEnded = false
+    if (opts.pcmTap) {
+      const tap = opts.pcmTap
+      tapDone = false
+      const sink = new Writable({
+        emitClose: false,
+        write(chunk: Buffer, _enc, cb) {
+          try { tap.onData(chunk); cb() } catch (e) { cb(e as Error) }
+        },
+      })
+      sink.on('finish', () => { tapDone = true; if (ffmpegEnded) finish(failure) })
+      cmd.output(sink, { end: true }).outputOptions(tap.args)
+    }
     // settles only once ffmpeg has exited (fluent-ffmpeg emits 'end' or 'error' after exit),
     // so the partial file is removed after the last write
     const finish = (err?: TranscodeError) => {
@@ -172,7 +196,12 @@ export async function transcode(input: string, output: string, opts: TranscodeOp
       const t = tail(ffStderr || stderr)
       finish(failure ?? new TranscodeError('ffmpeg_failed', `ffmpeg failed on ${input}: ${e.message.split('\n')[0]}${t ? `\n${t}` : ''}`, { input, stderrTail: t }, { cause: e }))
     })
-    cmd.on('end', () => finish(failure))
+    cmd.on('end', () => {
+      ffmpegEnded = true
+      if (tapDone || failure) finish(failure)
+      // else: the sink still has stdout's last bytes to take; its 'finish' settles (or the kill cap)
+      else killCap ??= setTimeout(() => finish(new TranscodeError('ffmpeg_failed', `ffmpeg ended but its PCM output for ${input} never finished`, { input })), 5000)
+    })
     cmd.run()
   }).catch(async (e: unknown) => {
     await rm(part, { force: true })

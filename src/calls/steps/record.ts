@@ -64,10 +64,10 @@ export async function resumeRecordings(ctx: CallContext): Promise<boolean> {
 
 async function markPausedSpan(ctx: CallContext, fromMs: number, toMs: number): Promise<void> {
   for (const id of ctx.state.recordingIds) {
-    const sidecar = await ctx.deps.spool.read(id)
-    if (!sidecar) continue
-    const t0 = Date.parse(sidecar.startedAt)
-    await ctx.deps.spool.update(id, { pausedSpans: [...sidecar.pausedSpans, { startMs: Math.max(0, fromMs - t0), endMs: toMs - t0 }] })
+    await ctx.deps.spool.update(id, (sidecar) => {
+      const t0 = Date.parse(sidecar.startedAt)
+      return { pausedSpans: [...sidecar.pausedSpans, { startMs: Math.max(0, fromMs - t0), endMs: toMs - t0 }] }
+    })
   }
 }
 
@@ -105,8 +105,8 @@ export async function finishRecordings(ctx: CallContext): Promise<void> {
   for (const id of state.recordingIds) {
     try {
       // The call recording is attributed to whoever finally handled the call; a conversation file keeps its own agent.
-      const sidecar = await deps.spool.read(id)
-      await deps.spool.update(id, { stoppedAt: new Date().toISOString(), agentId: sidecar?.agentId ?? state.agentId, clientId: state.clientId, queueId: state.queueId })
+      // Stopped → eligible for the scanner at once too (its quiet period is only for orphans).
+      await deps.spool.update(id, (sidecar) => ({ stoppedAt: new Date().toISOString(), agentId: sidecar.agentId ?? state.agentId, clientId: state.clientId, queueId: state.queueId }))
       await deps.recordings.enqueue(id)
     } catch (err) {
       ctx.log.error({ err, recording_id: id }, 'could not hand the recording to the pipeline; the spool scanner will')
