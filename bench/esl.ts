@@ -19,7 +19,7 @@ import { silentLogger } from '../src/log.ts'
 import { OutboundServer } from '../src/esl/outbound-server.ts'
 import type { CallChannel } from '../src/esl/call-channel.ts'
 
-type Msg = { type: 'flow'; port: number; n: number; concurrency: number; destination: string } | { type: 'hold'; port: number; n: number } | { type: 'release' }
+type Msg = { type: 'flow'; port: number; n: number; concurrency: number; destination: string } | { type: 'hold'; port: number; n: number } | { type: 'release' } | { type: 'exit' }
 
 // ---- child: the FreeSWITCH side ------------------------------------------------------
 async function simChild(): Promise<void> {
@@ -31,6 +31,7 @@ async function simChild(): Promise<void> {
       let next = 0
       let failed = 0
       const started = performance.now()
+      const cpu0 = process.cpuUsage()
       const worker = async () => {
         while (next < m.n) {
           next++
@@ -39,7 +40,8 @@ async function simChild(): Promise<void> {
         }
       }
       await Promise.all(Array.from({ length: m.concurrency }, worker))
-      process.send!({ type: 'flowDone', ms: performance.now() - started, failed })
+      const cpu = process.cpuUsage(cpu0)
+      process.send!({ type: 'flowDone', ms: performance.now() - started, failed, simCpuMs: (cpu.user + cpu.system) / 1000 })
     } else if (m.type === 'hold') {
       holders = new FsSimulator({ port: m.port })
       let connected = 0
@@ -57,6 +59,8 @@ async function simChild(): Promise<void> {
     } else if (m.type === 'release') {
       holders?.closeAll()
       process.send!({ type: 'released' })
+    } else if (m.type === 'exit') {
+      process.exit(0)
     }
   })
   process.send!({ type: 'ready' })
@@ -75,6 +79,32 @@ function ask<T>(child: ChildProcess, msg: Msg, reply: string): Promise<T> {
   })
 }
 
+/**
+ * One run of `n` calls by the simulator child. Wall-clock rate is shared with the
+ * simulator (same 2 cores); the per-core figure divides the calls by the CPU time this
+ * process (Switchboard's side) used while they ran: process.cpuUsage, user + system.
+ */
+async function measureFlow(child: ChildProcess, o: { port: number; n: number; concurrency: number; destination: string }) {
+  const cpu0 = process.cpuUsage()
+  const r = await ask<{ ms: number; failed: number; simCpuMs: number }>(child, { type: 'flow', ...o }, 'flowDone')
+  const cpu = process.cpuUsage(cpu0)
+  const cpuMs = (cpu.user + cpu.system) / 1000
+  return {
+    calls: o.n,
+    concurrency: o.concurrency,
+    seconds: r.ms / 1000,
+    setupsPerSec: o.n / (r.ms / 1000),
+    switchboardCpuMs: cpuMs,
+    switchboardUserMs: cpu.user / 1000,
+    switchboardSystemMs: cpu.system / 1000,
+    setupsPerCpuSecond: o.n / (cpuMs / 1000),
+    cpuUsPerSetup: (cpuMs * 1000) / o.n,
+    simulatorCpuMs: r.simCpuMs,
+    failed: r.failed,
+    eventLoopLagP99Ms: undefined as number | undefined,
+  }
+}
+
 const until = async (cond: () => boolean, ms: number) => {
   const end = Date.now() + ms
   while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
@@ -86,7 +116,7 @@ export async function run(opts: { flowCalls?: number; concurrency?: number; hold
   const concurrency = opts.concurrency ?? 100
   const holdTarget = opts.holdTarget ?? 10_000
   const spool = mkdtempSync(join(tmpdir(), 'sb-bench-esl-'))
-  const child = fork(fileURLToPath(import.meta.url), ['--sim-child'], { execArgv: ['--import', 'tsx'], stdio: 'inherit' })
+  const child = fork(fileURLToPath(import.meta.url), ['--sim-child'], { execArgv: ['--import', 'tsx', ...(process.env.ESL_BENCH_SIM_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ESL_BENCH_SIM_PROF}`] : [])], stdio: 'inherit' })
   await new Promise<void>((r) => child.once('message', () => r()))
   const results: Record<string, unknown> = { node: process.version, ulimitN: ulimit(), cpus: (await import('node:os')).cpus().length }
   try {
@@ -117,15 +147,18 @@ export async function run(opts: { flowCalls?: number; concurrency?: number; hold
     const { port } = await server.listen()
     const lag = monitorEventLoopDelay({ resolution: 10 })
     lag.enable()
-    const flow = await ask<{ ms: number; failed: number }>(child, { type: 'flow', port, n: flowCalls, concurrency, destination: 'flow' }, 'flowDone')
-    const flowLagP99 = lag.percentile(99) / 1e6
+    const flow = await measureFlow(child, { port, n: flowCalls, concurrency, destination: 'flow' })
+    flow.failed += flowErrors
+    flow.eventLoopLagP99Ms = lag.percentile(99) / 1e6
     lag.reset()
-    const simple = await ask<{ ms: number; failed: number }>(child, { type: 'flow', port, n: flowCalls, concurrency, destination: 'simple' }, 'flowDone')
-    results.switchboard = {
-      fullFlow: { calls: flowCalls, concurrency, seconds: flow.ms / 1000, setupsPerSec: flowCalls / (flow.ms / 1000), failed: flow.failed + flowErrors, eventLoopLagP99Ms: flowLagP99 },
-      answerHangup: { calls: flowCalls, concurrency, seconds: simple.ms / 1000, setupsPerSec: flowCalls / (simple.ms / 1000), failed: simple.failed, eventLoopLagP99Ms: lag.percentile(99) / 1e6 },
-    }
+    const simple = await measureFlow(child, { port, n: flowCalls, concurrency, destination: 'simple' })
+    simple.eventLoopLagP99Ms = lag.percentile(99) / 1e6
+    results.switchboard = { fullFlow: flow, answerHangup: simple }
     // 2. Held sessions.
+    if (process.env.ESL_BENCH_ONLY === 'flows') {
+      await server.close()
+      return results
+    }
     await until(() => server.sessionCount === 0, 5000)
     ;(globalThis as { gc?: () => void }).gc?.()
     const rssBefore = process.memoryUsage().rss
@@ -166,10 +199,12 @@ export async function run(opts: { flowCalls?: number; concurrency?: number; hold
       conn.on('error', () => {})
       conn.execute('answer', '', () => conn.execute('hangup', 'NORMAL_CLEARING', () => {}))
     })
-    const baseline = await ask<{ ms: number; failed: number }>(child, { type: 'flow', port: base.server.address().port, n: flowCalls, concurrency, destination: 'simple' }, 'flowDone')
-    results.modeslBaseline = { calls: flowCalls, concurrency, seconds: baseline.ms / 1000, setupsPerSec: flowCalls / (baseline.ms / 1000), failed: baseline.failed }
+    results.modeslBaseline = await measureFlow(child, { port: base.server.address().port, n: flowCalls, concurrency, destination: 'simple' })
     await new Promise<void>((r) => base.close(() => r()))
   } finally {
+    // A clean exit (not a signal) so that a --cpu-prof of the child gets written.
+    if (child.connected) child.send({ type: 'exit' })
+    await Promise.race([new Promise((r) => child.once('exit', r)), new Promise((r) => setTimeout(r, 3000))])
     child.kill()
     rmSync(spool, { recursive: true, force: true })
   }

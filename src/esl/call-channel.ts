@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
-import { ValidationError } from '../errors.ts'
+import { TimeoutError, ValidationError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { ChannelData } from './channel-data.ts'
 import type { EslConnection } from './connection.ts'
@@ -150,14 +150,15 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
     }
     if (!this.isUp) return Promise.reject(new ChannelHungupError(this.uuid, app, this.hangupCause))
     const eventUuid = randomUUID()
-    const headers: Record<string, string> = { 'call-command': 'execute', 'execute-app-name': app }
-    if (arg !== '') headers['execute-app-arg'] = arg
-    headers['event-lock'] = 'true'
-    headers['Event-UUID'] = eventUuid
+    // sendmsg with call-command: execute, event-lock and our Event-UUID (formatted here: this runs for every application).
+    const text =
+      `sendmsg\ncall-command: execute\nexecute-app-name: ${app}\n` +
+      (arg !== '' ? `execute-app-arg: ${arg}\n` : '') +
+      `event-lock: true\nEvent-UUID: ${eventUuid}\n\n`
     return new Promise<ExecuteResult>((resolve, reject) => {
       const p: PendingExec = { eventUuid, app, arg, resolve, reject }
       this.pending.push(p)
-      this.conn.command('sendmsg', headers).then(
+      this.conn.send(text, 'sendmsg').then(
         (reply) => {
           if (!reply.ok) this.settle(p, new EslCommandError(`sendmsg ${app}`, reply.text))
         },
@@ -271,6 +272,39 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
     const reply = await this.conn.command(`api ${command}`, {}, { giveUpAfterMs: opts.timeoutMs })
     if (!reply.ok) throw new EslCommandError(`api ${command}`, reply.text.trim())
     return reply.body.endsWith('\n') ? reply.body.slice(0, -1) : reply.body
+  }
+
+  /**
+   * `bgapi <command>` on this call's socket: FreeSWITCH answers `+OK Job-UUID` at once and
+   * runs the command in the background (an `originate` that rings for 20 s does not hold
+   * up this socket); the result comes as BACKGROUND_JOB, which a `myevents` socket still
+   * receives because its Job-Owner-UUID is this channel. Resolves with that event's body
+   * (`+OK <uuid>`, `-ERR NO_ANSWER`…), whatever it says; rejects with TimeoutError after
+   * `timeoutMs`, EslClosedError when the socket goes away first.
+   */
+  async bgapi(command: string, opts: { timeoutMs: number }): Promise<string> {
+    checkWireValue('bgapi command', command)
+    if (command.trim() === '') throw new ValidationError('bgapi command must not be empty')
+    const jobUuid = randomUUID()
+    let onEvent!: (e: EslEvent) => void
+    let onEnd!: () => void
+    let timer: NodeJS.Timeout | undefined
+    const result = new Promise<string>((resolve, reject) => {
+      onEvent = (e) => { if (e.name === 'BACKGROUND_JOB' && e.headers['Job-UUID'] === jobUuid) resolve(e.body) }
+      onEnd = () => reject(new EslClosedError(`socket closed before the result of bgapi ${command.split(' ')[0]}`))
+      timer = setTimeout(() => reject(new TimeoutError(`bgapi ${command.split(' ')[0]}`, opts.timeoutMs)), opts.timeoutMs)
+    })
+    this.on('event', onEvent)
+    this.once('end', onEnd)
+    try {
+      const reply = await this.conn.command(`bgapi ${command}`, { 'Job-UUID': jobUuid })
+      if (!reply.ok) throw new EslCommandError(`bgapi ${command}`, reply.text.trim())
+      return await result
+    } finally {
+      clearTimeout(timer)
+      this.off('event', onEvent)
+      this.off('end', onEnd)
+    }
   }
 
   /** `uuid_setvar`: set a channel variable now, not queued behind the running application. */
@@ -420,36 +454,37 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
 
   private onEvent(e: EslEvent): void {
     this.emit('event', e)
-    const h = e.headers
+    // e.header() reads single values without building the whole header object (see EslEvent).
     switch (e.name) {
       case 'CHANNEL_ANSWER':
         if (this.state === 'ringing') this.state = 'answered'
         this.emit('answer')
         break
       case 'DTMF':
-        this.emit('dtmf', { digit: h['DTMF-Digit'] ?? '', duration: Number(h['DTMF-Duration'] ?? 0) })
+        this.emit('dtmf', { digit: e.header('DTMF-Digit') ?? '', duration: Number(e.header('DTMF-Duration') ?? 0) })
         break
       case 'CHANNEL_BRIDGE':
-        this.emit('bridge', { otherUuid: h['Other-Leg-Unique-ID'] ?? h['Bridge-B-Unique-ID'] ?? '' })
+        this.emit('bridge', { otherUuid: e.header('Other-Leg-Unique-ID') ?? e.header('Bridge-B-Unique-ID') ?? '' })
         break
       case 'CHANNEL_UNBRIDGE': {
-        const otherUuid = h['Other-Leg-Unique-ID'] ?? h['Bridge-B-Unique-ID'] ?? ''
+        const otherUuid = e.header('Other-Leg-Unique-ID') ?? e.header('Bridge-B-Unique-ID') ?? ''
         // Recordings on the other leg end with it.
         for (const [path, r] of this.activeRecordings) if (r.uuid === otherUuid) this.activeRecordings.delete(path)
         this.emit('unbridge', { otherUuid })
         break
       }
       case 'CHANNEL_HANGUP':
-        this.markHungUp(h['Hangup-Cause'] ?? h['variable_hangup_cause'] ?? 'UNKNOWN')
+        this.markHungUp(e.header('Hangup-Cause') ?? e.header('variable_hangup_cause') ?? 'UNKNOWN')
         break
       case 'CHANNEL_EXECUTE_COMPLETE':
-        this.onExecuteComplete(h)
+        this.onExecuteComplete(e)
         break
       case 'CHANNEL_HANGUP_COMPLETE': {
+        const h = e.headers
         const cause = h['Hangup-Cause'] ?? h['variable_hangup_cause'] ?? 'UNKNOWN'
         this.markHungUp(cause)
         const vars: Record<string, string> = {}
-        for (const [k, v] of Object.entries(h)) if (k.startsWith('variable_')) vars[k.slice(9)] = v
+        for (const k in h) if (k.startsWith('variable_')) vars[k.slice(9)] = h[k]
         this.hangupInfo = { cause, billsec: Number(vars.billsec ?? 0), duration: Number(vars.duration ?? 0), vars }
         this.emit('hangupComplete', this.hangupInfo)
         // Nothing queued will run any more: FreeSWITCH reports no completion for it.
@@ -459,21 +494,15 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
     }
   }
 
-  private onExecuteComplete(h: Record<string, string>): void {
-    const appUuid = h['Application-UUID'] ?? ''
-    const app = h['Application'] ?? ''
+  private onExecuteComplete(e: EslEvent): void {
+    const appUuid = e.header('Application-UUID') ?? ''
+    const app = e.header('Application') ?? ''
     // Ours by id; otherwise (a FreeSWITCH that ignored Event-UUID, or a replayed capture)
     // the oldest pending run of the same application — event-lock keeps them in order.
     let p = this.pending.find((x) => x.eventUuid === appUuid)
     p ??= this.pending.find((x) => x.app === app)
-    const result: ExecuteResult = {
-      application: app,
-      data: h['Application-Data'] ?? '',
-      response: h['Application-Response'] ?? '',
-      applicationUuid: appUuid,
-      headers: h,
-    }
-    this.emit('executeComplete', result)
+    const result = executeResult(e, app, appUuid)
+    if (this.listenerCount('executeComplete') > 0) this.emit('executeComplete', result)
     if (!p) return
     if (!this.isUp && p.app !== 'hangup') this.settle(p, new ChannelHungupError(this.uuid, p.app, this.hangupCause))
     else this.settle(p, null, result)
@@ -509,6 +538,19 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
     // A wire failure (timeout, protocol error) is reported as such, not as a normal hangup.
     this.failPending(wasUp ? error : undefined)
     this.emit('end', { reason })
+  }
+}
+
+/** The completion as callers see it; all headers are built only if someone reads `headers`. */
+function executeResult(e: EslEvent, application: string, applicationUuid: string): ExecuteResult {
+  return {
+    application,
+    data: e.header('Application-Data') ?? '',
+    response: e.header('Application-Response') ?? '',
+    applicationUuid,
+    get headers() {
+      return e.headers
+    },
   }
 }
 

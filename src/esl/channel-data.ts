@@ -28,8 +28,9 @@ export function parseChannelData(h: Record<string, string>): ChannelData {
   const vars: Record<string, string> = {}
   const sipVars: Record<string, string> = {}
   const sipHeaders: Record<string, string> = {}
-  for (const [k, v] of Object.entries(h)) {
+  for (const k in h) {
     if (!k.startsWith('variable_')) continue
+    const v = h[k]
     const name = k.slice('variable_'.length)
     vars[name] = v
     if (name.startsWith('sip_')) sipVars[name] = v

@@ -45,10 +45,16 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
   private readonly limits: EslLimits
   private closed = false
   private closeReason = ''
+  private logger: Logger | undefined
 
+  /**
+   * `log` may be a function: the logger is then made on first use. A pino child per
+   * socket costs more than the rest of a call's handshake, and most sockets log nothing
+   * before their call's own logger replaces it (useLogger).
+   */
   constructor(
     readonly socket: Socket,
-    private readonly log: Logger,
+    private readonly makeLog: Logger | (() => Logger),
     limits: Partial<EslLimits> = {},
   ) {
     super()
@@ -59,6 +65,15 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
     socket.on('error', (err) => this.shutdown(`socket error: ${err.message}`, err))
     socket.on('end', () => this.shutdown(this.parser.buffered > 0 ? `peer closed inside a frame (${this.parser.buffered} bytes truncated)` : 'peer closed'))
     socket.on('close', () => this.shutdown('socket closed'))
+  }
+
+  private get log(): Logger {
+    return (this.logger ??= typeof this.makeLog === 'function' ? this.makeLog() : this.makeLog)
+  }
+
+  /** Log through `log` from now on (the call's logger once the call is known). */
+  useLogger(log: Logger): void {
+    this.logger = log
   }
 
   get isClosed(): boolean {
@@ -77,11 +92,20 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
     headers: Record<string, string> = {},
     opts: { timeoutMs?: number; giveUpAfterMs?: number; body?: string } = {},
   ): Promise<EslReply> {
-    if (this.closed) return Promise.reject(new EslClosedError(this.closeReason))
     let text = command + '\n'
-    for (const [k, v] of Object.entries(headers)) text += `${k}: ${v}\n`
+    for (const k in headers) text += `${k}: ${headers[k]}\n`
     if (opts.body !== undefined) text += `Content-Length: ${Buffer.byteLength(opts.body)}\n\n${opts.body}`
     else text += '\n'
+    return this.send(text, command, opts)
+  }
+
+  /**
+   * Send one command already in wire form (`text` ends with the blank line), as command()
+   * does after formatting it; `command` names it in logs and timeouts. For hot paths that
+   * format their own headers (CallChannel.execute).
+   */
+  send(text: string, command: string, opts: { timeoutMs?: number; giveUpAfterMs?: number } = {}): Promise<EslReply> {
+    if (this.closed) return Promise.reject(new EslClosedError(this.closeReason))
     const timeoutMs = opts.timeoutMs ?? this.limits.commandTimeoutMs
     return new Promise<EslReply>((resolve, reject) => {
       const timer = setTimeout(() => {

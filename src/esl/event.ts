@@ -1,11 +1,52 @@
 import { EslProtocolError } from './errors.ts'
-import { contentLength, decodeValue, parseHeaderBlock, type RawFrame } from './frame-parser.ts'
+import { checkHeaderLine, contentLength, decodeValue, parseHeaderBlock, type RawFrame } from './frame-parser.ts'
 
-/** One event from FreeSWITCH, whatever its wire format (plain or json). Values are decoded. */
-export interface EslEvent {
-  name: string
-  headers: Record<string, string>
-  body: string
+/**
+ * One event from FreeSWITCH, whatever its wire format (plain or json). Values are decoded.
+ *
+ * A plain event is checked line by line when it arrives (a malformed one closes the
+ * socket, as before), but its header object is built only when someone reads `headers`:
+ * most events of a call (CHANNEL_EXECUTE, CHANNEL_STATE, ...) are only looked at by
+ * name, and building ~70 decoded headers per event was most of the CPU of a call setup.
+ * `header(name)` reads one value without building the object.
+ */
+export class EslEvent {
+  private parsed: Record<string, string> | undefined
+
+  constructor(
+    readonly name: string,
+    readonly body: string,
+    /** The plain header block (URL-encoded values), already validated; null when `headers` is given. */
+    private readonly raw: string | null,
+    headers?: Record<string, string>,
+  ) {
+    this.parsed = headers
+  }
+
+  /** Every header, decoded (built on first use, then kept). */
+  get headers(): Record<string, string> {
+    return (this.parsed ??= parseHeaderBlock(this.raw ?? '', true))
+  }
+
+  /** One header's decoded value (the last one if repeated, as `headers` has it), or undefined. */
+  header(name: string): string | undefined {
+    if (this.parsed || this.raw === null) return this.headers[name]
+    const raw = this.raw
+    let at = raw.lastIndexOf(`\n${name}:`)
+    if (at >= 0) at += 1
+    else if (raw.startsWith(`${name}:`)) at = 0
+    else return undefined
+    let nl = raw.indexOf('\n', at)
+    if (nl < 0) nl = raw.length
+    let from = at + name.length + 1
+    if (raw.charCodeAt(from) === 0x20) from++
+    return from >= nl ? '' : decodeValue(raw.slice(from, nl))
+  }
+
+  /** What logs and JSON see: the decoded event, as before it was lazy. */
+  toJSON(): { name: string; headers: Record<string, string>; body: string } {
+    return { name: this.name, headers: this.headers, body: this.body }
+  }
 }
 
 /** A frame, classified: what the connection needs to route it. */
@@ -42,23 +83,50 @@ export function classify(frame: RawFrame, maxBodyBytes: number): EslMessage {
   }
 }
 
+/** Decodes in place: the frame's header object belongs to the message from here on. */
 function decodeAll(headers: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = Object.create(null)
-  for (const k in headers) out[k] = decodeValue(headers[k])
-  return out
+  for (const k in headers) {
+    const v = headers[k]
+    if (v.indexOf('%') >= 0) headers[k] = decodeValue(v)
+  }
+  return headers
 }
 
-/** text/event-plain: URL-encoded headers, then optionally "\n\n" and an inner Content-Length body. */
+/**
+ * text/event-plain: URL-encoded headers, then optionally "\n\n" and an inner Content-Length
+ * body. Every line is validated now (same rules as parseHeaderBlock), only Event-Name and
+ * Content-Length are decoded now; the rest when read (see EslEvent).
+ */
 export function parsePlainEvent(body: Buffer, maxBodyBytes: number): EslEvent {
   let end = body.indexOf('\n\n')
   if (end < 0) end = body.length
-  let text = body.subarray(0, end).toString('utf8')
+  let text = body.toString('utf8', 0, end)
   if (text.endsWith('\n')) text = text.slice(0, -1)
-  const headers = decodeAll(parseHeaderBlock(text))
+  const len = text.length
+  let pos = 0
+  let name = ''
+  let lengthValue: string | undefined
+  while (pos <= len) {
+    let nl = text.indexOf('\n', pos)
+    if (nl < 0) nl = len
+    const colon = checkHeaderLine(text, pos, nl)
+    const keyLen = colon - pos
+    // Last one wins, as in the header object.
+    if (keyLen === 10 && text.startsWith('Event-Name', pos)) name = valueAt(text, colon, nl)
+    else if (keyLen === 14 && text.startsWith('Content-Length', pos)) lengthValue = valueAt(text, colon, nl)
+    pos = nl + 1
+  }
   let inner = ''
-  const n = contentLength(headers, maxBodyBytes)
-  if (n > 0) inner = body.subarray(end + 2, end + 2 + n).toString('utf8')
-  return { name: headers['Event-Name'] ?? '', headers, body: inner }
+  if (lengthValue !== undefined) {
+    const n = contentLength({ 'Content-Length': lengthValue }, maxBodyBytes)
+    if (n > 0) inner = body.subarray(end + 2, end + 2 + n).toString('utf8')
+  }
+  return new EslEvent(name, inner, text)
+}
+
+function valueAt(text: string, colon: number, nl: number): string {
+  const from = text.charCodeAt(colon + 1) === 0x20 ? colon + 2 : colon + 1
+  return from >= nl ? '' : decodeValue(text.slice(from, nl))
 }
 
 export function parseJsonEvent(body: Buffer): EslEvent {
@@ -75,5 +143,5 @@ export function parseJsonEvent(body: Buffer): EslEvent {
     if (k === '_body') inner = String(v)
     else headers[k] = typeof v === 'string' ? v : JSON.stringify(v)
   }
-  return { name: headers['Event-Name'] ?? '', headers, body: inner }
+  return new EslEvent(headers['Event-Name'] ?? '', inner, null, headers)
 }

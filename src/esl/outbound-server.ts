@@ -129,22 +129,25 @@ export class OutboundServer extends EventEmitter<OutboundServerEvents> {
       this.sockets.delete(socket)
       if (this.sockets.size === 0) for (const w of this.idleWaiters.splice(0)) w()
     })
-    const log = this.opts.logger.child({ remote: `${socket.remoteAddress}:${socket.remotePort}` })
-    const conn = new EslConnection(socket, log, this.opts.limits)
-    this.handshake(conn, log).catch((err: Error) => {
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`
+    // One pino child per call (remote + call_uuid), made once the call is known; a socket
+    // that fails before that gets a remote-only child when it first logs.
+    const conn = new EslConnection(socket, () => this.opts.logger.child({ remote }), this.opts.limits)
+    this.handshake(conn, remote).catch((err: Error) => {
       // Logged once here; the socket is already closed or gets closed now.
-      if (!conn.isClosed) log.warn({ err }, 'outbound ESL handshake failed')
+      if (!conn.isClosed) this.opts.logger.warn({ err, remote }, 'outbound ESL handshake failed')
       conn.close(`handshake failed: ${err.message}`)
     })
   }
 
-  private async handshake(conn: EslConnection, log: Logger): Promise<void> {
+  private async handshake(conn: EslConnection, remote: string): Promise<void> {
     const reply = await conn.command('connect')
     if (!reply.headers['Unique-ID'] && !reply.headers['Channel-Unique-ID']) {
       throw new EslProtocolError('connect reply carries no channel data')
     }
     const data = parseChannelData(reply.headers)
-    const channelLog = log.child({ call_uuid: data.uuid })
+    const channelLog = this.opts.logger.child({ remote, call_uuid: data.uuid })
+    conn.useLogger(channelLog)
     // Listen before asking for events: FreeSWITCH may send one in the same read as a reply.
     const channel = new CallChannel(conn, data, channelLog)
     await conn.command(this.opts.eventFormat === 'json' ? 'myevents json' : 'myevents')

@@ -7,12 +7,32 @@
 /** switch_url_encode: these bytes, control bytes and non-ASCII become %XX (upper-case hex). */
 const UNSAFE = new Set(Array.from('\r\n #%&+:;<=>?@[\\]^`{|}"', (c) => c.charCodeAt(0)))
 
+/** 1 for the ASCII bytes that pass unencoded; '%XX' for every byte value. */
+const SAFE = Uint8Array.from({ length: 128 }, (_, b) => (b >= 0x20 && b <= 0x7e && !UNSAFE.has(b) ? 1 : 0))
+const HEX = Array.from({ length: 256 }, (_, b) => '%' + b.toString(16).toUpperCase().padStart(2, '0'))
+
 export function fsUrlEncode(value: string): string {
-  const bytes = Buffer.from(value, 'utf8')
-  let out = ''
-  for (const b of bytes) {
-    if (b < 0x20 || b > 0x7e || UNSAFE.has(b)) out += '%' + b.toString(16).toUpperCase().padStart(2, '0')
-    else out += String.fromCharCode(b)
+  // Most values need no encoding: return them as they are (the simulator encodes ~70 per event).
+  const n = value.length
+  let i = 0
+  while (i < n) {
+    const c = value.charCodeAt(i)
+    if (c >= 0x80 || SAFE[c] === 0) break
+    i++
+  }
+  if (i === n) return value
+  let out = value.slice(0, i)
+  for (; i < n; i++) {
+    const c = value.charCodeAt(i)
+    if (c < 0x80) {
+      out += SAFE[c] === 1 ? value[i] : HEX[c]
+      continue
+    }
+    // Non-ASCII: the UTF-8 bytes of this code point (a lone surrogate becomes EF BF BD, as Buffer.from does).
+    const cp = value.codePointAt(i)!
+    const wide = cp > 0xffff && value.charCodeAt(i) >= 0xd800 && value.charCodeAt(i) <= 0xdbff
+    for (const b of Buffer.from(wide ? value.slice(i, i + 2) : value[i], 'utf8')) out += HEX[b]
+    if (wide) i++
   }
   return out
 }
