@@ -5,7 +5,7 @@ import { Registry } from 'prom-client'
 import { parse as parseYaml } from 'yaml'
 import { startTestDatabase } from './support/db.ts'
 import { waitFor } from './support/pipeline.ts'
-import { bearer, makeTokens, seedDirectory, tempFsStore } from './recordings-access.fixtures.ts'
+import { addRecording, bearer, makeTokens, seedDirectory, tempFsStore } from './recordings-access.fixtures.ts'
 import { Receiver, signatureValid } from './webhooks.fixtures.ts'
 import { EXAMPLE_CONFIG } from '../src/server.ts'
 import { validateSwitchboardFile, WEBHOOK_EVENTS, type SwitchboardFile } from '../src/config/switchboard-file.ts'
@@ -85,6 +85,28 @@ t.test('an event from the bus is written to the outbox and POSTed, signed', asyn
   t.equal(body.data.call.uuid, call)
   t.equal(body.data.call.decision, 'manager')
   t.same(body.data.client, { id: 'c1', name: 'Acme Trading', consoleUrl: 'http://127.0.0.1:8080/console/clients/c1' }, 'enriched from Postgres, with the deep link')
+  t.equal(body.data.call.callerCardUrl, 'http://127.0.0.1:8080/console/clients/by-phone/%2B74951234567', 'deep link by phone number')
+})
+
+t.test('recording.stored and recording.failed carry the recording facts; only a stored one gets a download link', async (t) => {
+  const stored = await addRecording(db.pool, store, { clientId: 'c1', agentId: 'a1', size: 3210 })
+  const broken = await addRecording(db.pool, store, { clientId: 'c2', agentId: 'a2', state: 'quarantined', withObject: false })
+  await db.pool.query(`UPDATE recordings SET failure_reason = 'empty: no audio frames' WHERE id = $1`, [broken.id])
+  events.emit('recording.stored', { recordingId: stored.id, callUuid: stored.callUuid, legUuid: null })
+  events.emit('recording.failed', { recordingId: broken.id, callUuid: broken.callUuid, legUuid: null, reason: 'empty: no audio frames' })
+  await wh.outbox.flush()
+  const find = (type: string, id: string) => rx.requests.map((r) => parse(r.body)).find((b) => b.type === type && b.data.recording?.id === id)
+  const s1 = await waitFor('stored webhook', async () => find('recording.stored', stored.id))
+  t.match(s1.data.recording, { id: stored.id, callUuid: stored.callUuid, codec: 'opus', channels: 2, durationMs: 60_000, bytes: 3210, sha256: stored.sha256, consoleUrl: `http://127.0.0.1:8080/console/recordings/${stored.id}` })
+  t.match(s1.data.recording.downloadUrl, /\/api\/links\/recordings\/.+\/audio\?exp=\d+&by=webhook%3Acrm&sig=[0-9a-f]{64}$/)
+  t.same(s1.data.agent, { id: 'a1', name: 'Anton Agent' })
+  t.equal(s1.data.client.name, 'Acme Trading')
+  t.equal(s1.data.call.direction, 'inbound')
+  const f1 = await waitFor('failed webhook', async () => find('recording.failed', broken.id))
+  t.equal(f1.data.recording.failureReason, 'empty: no audio frames')
+  t.equal(f1.data.recording.state, 'quarantined')
+  t.notOk(f1.data.recording.downloadUrl, 'no audio to download')
+  t.equal(f1.data.client.id, 'c2')
 })
 
 t.test('timeout, 5xx and a redirect are retried with backoff; the redirect is not followed', async (t) => {
@@ -196,6 +218,16 @@ t.test('disabled endpoints get nothing; an event nobody wants writes nothing', a
   await wh.outbox.flush()
   t.equal((await db.pool.query(`SELECT 1 FROM webhook_events WHERE data #>> '{call,uuid}' = $1`, [call])).rowCount, 0)
   cfg = configWith({ webhooks: { ...hooks, endpoints: [crmEndpoint] } })
+})
+
+t.test('old delivered events leave the outbox; dead letters stay', async (t) => {
+  await db.pool.query(`UPDATE webhook_deliveries SET delivered_at = now() - interval '40 days' WHERE state = 'delivered'`)
+  await db.pool.query(`UPDATE webhook_events SET created_at = now() - interval '40 days'`)
+  const dead = (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_deliveries WHERE state <> 'delivered'`)).rows[0].n
+  const removed = await wh.worker.cleanup()
+  t.ok(removed > 0, `${removed} delivered deliveries removed`)
+  t.equal((await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_deliveries`)).rows[0].n, dead, 'what is not delivered stays')
+  t.equal((await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_events e WHERE NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)`)).rows[0].n, 0, 'no orphan events')
 })
 
 t.test('config validation: http(s) only, forbidden ranges unless allowed, one secret, errors name the field', async (t) => {

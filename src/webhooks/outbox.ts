@@ -109,6 +109,8 @@ export class WebhookOutbox {
     const call: Record<string, unknown> = {
       uuid: p.callUuid, direction: p.direction, caller: p.caller, callee: r.callee, did: p.did,
       startedAt: x.startedAt ?? r.started_at?.toISOString() ?? (name === 'call.started' ? p.at : null),
+      // the console's card for the calling number, also when the directory does not know it (yet)
+      callerCardUrl: p.caller && /^\+[1-9][0-9]{6,14}$/.test(p.caller) ? consoleLinks.clientByPhone(links, p.caller) : null,
     }
     if (name === 'call.started') Object.assign(call, { sourceTag: x.sourceTag ?? null, decision: x.decision ?? null, reasons: x.reasons ?? [] })
     if (name === 'call.answered') Object.assign(call, { answeredAt: p.at, queueId: x.queueId ?? null })
