@@ -51,6 +51,8 @@ export class CallbackWorker {
   private timer: NodeJS.Timeout | undefined
   private ticking: Promise<unknown> | null = null
   private stopped = true
+  /** stop() was called: no new attempts, also from a tick() called directly. */
+  private closing = false
   private readonly inFlight = new Set<Promise<unknown>>()
   private readonly unroutable = new Set<string>()
   /** Finished attempts, for tests and operations (bounded). */
@@ -60,12 +62,14 @@ export class CallbackWorker {
 
   start(): void {
     this.stopped = false
+    this.closing = false
     this.schedule(0)
   }
 
   /** Stop polling; attempts in progress run to their end (bounded by `graceMs`). */
   async stop(graceMs = 5_000): Promise<void> {
     this.stopped = true
+    this.closing = true
     clearTimeout(this.timer)
     await this.ticking?.catch(() => undefined)
     await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, graceMs).unref())])
@@ -91,7 +95,7 @@ export class CallbackWorker {
       `UPDATE callbacks SET state = 'open', claimed_by = NULL, claimed_at = NULL, outcome = 'interrupted'
        WHERE state = 'in_progress' AND claimed_at < now() - make_interval(mins => $1)`, [cfg.staleAfterMin])
     const started: string[] = []
-    while (started.length < MAX_STARTS_PER_TICK && !this.stopped) {
+    while (started.length < MAX_STARTS_PER_TICK && !this.closing) {
       const claim = await this.claimOne()
       if (!claim) break
       started.push(claim.row.id)
