@@ -20,7 +20,8 @@ const RubricItem = Type.Object({
 }, { additionalProperties: false })
 
 const ReviewBody = Type.Object({
-  score: Type.Union([Type.Integer({ minimum: 0, maximum: 100 }), Type.Null()]),
+  // a type list, not anyOf: fastify's ajv coerces types, and anyOf [integer, null] would turn null into 0
+  score: Type.Unsafe<number | null>({ type: ['integer', 'null'], minimum: 0, maximum: 100 }),
   rubric: Type.Optional(Type.Array(RubricItem, { maxItems: 30 })),
   notes: Type.Optional(Type.String({ maxLength: 10_000 })),
   /** the version the reviewer loaded (0 = there was no review): a stale write is 409, not a silent overwrite */
