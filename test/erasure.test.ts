@@ -37,6 +37,11 @@ await db.pool.query(`INSERT INTO callbacks (client_id, phone, reason) VALUES ('c
 const unlinked = randomUUID()
 await db.pool.query(`INSERT INTO calls (uuid, direction, caller, callee, started_at, outcome) VALUES ($1, 'inbound', '+74957654321', '7101', now(), 'missed')`, [unlinked])
 
+// outbox events: about c1, from one of c1's numbers before it was known, about c2
+for (const data of [{ client: { id: 'c1' }, call: { caller: '+74951234567' } }, { client: null, call: { caller: '+74957654321' } }, { client: { id: 'c2' }, call: { caller: '+78121112233' } }]) {
+  await db.pool.query(`INSERT INTO webhook_events (id, type, occurred_at, data) VALUES ($1, 'call.started', now(), $2)`, [randomUUID(), JSON.stringify(data)])
+}
+
 const hold = async (scope: string, id: string, reason: string, caseRef: string) => {
   const r = await app.inject({ method: 'POST', url: '/api/legal-holds', headers: bearer(tokens.legal), payload: { scope, id, reason, caseRef } })
   if (r.statusCode !== 201) throw new Error(`hold: ${r.statusCode} ${r.body}`)
@@ -75,6 +80,7 @@ t.test('dry run (the default) reports recordings, objects, bytes, phones, card f
   t.same(retained[heldRec.id].holds, [{ holdId: hold1, scope: 'recording', reason: 'complaint about a promise made on the phone', caseRef: 'CASE-17' }])
   t.same(retained[heldCall.id].holds, [{ holdId: hold2, scope: 'call', reason: 'tax audit', caseRef: 'TAX-2026-3' }])
   t.equal(p.callbacks.deleted, 1)
+  t.equal(p.webhookEvents.deleted, 2, 'outbox events about the client or from its numbers')
   t.equal(p.calls.anonymised, 4, "c1's calls without held recordings, plus the unlinked call from c1's number")
   for (const r of [plain1, plain2, heldRec, heldCall]) t.ok(await exists(r.key), 'object still there')
   t.equal((await db.pool.query(`SELECT 1 FROM client_phones WHERE client_id = 'c1'`)).rowCount, 2, 'phones still there')
@@ -101,6 +107,7 @@ t.test('the real run deletes exactly what the dry run reported; held items survi
   t.equal(nums, 2, 'only the two calls with held recordings keep their numbers (the recordings are evidence)')
   t.equal((await db.pool.query(`SELECT 1 FROM callbacks WHERE client_id = 'c1' OR phone = '+74951234567'`)).rowCount, 0)
   t.equal((await db.pool.query(`SELECT 1 FROM callbacks WHERE client_id = 'c2'`)).rowCount, 1, "another client's callback stays")
+  t.same((await db.pool.query(`SELECT data #>> '{client,id}' AS c FROM webhook_events`)).rows, [{ c: 'c2' }], "only another client's outbox event stays")
 
   const tomb = (await db.pool.query(`SELECT actor, subject, details FROM audit_log WHERE action = 'erasure'`)).rows
   t.equal(tomb.length, 1)

@@ -52,6 +52,9 @@ export class ErasureFailedError extends SwitchboardError {
 
 type Db = Pick<PoolClient, 'query'>
 
+/** Outbox events about the client: by client id, or by one of its numbers as caller/callee (calls before the number was known). */
+const EVENTS_OF_CLIENT = `(data #>> '{client,id}' = $1 OR data #>> '{call,caller}' = ANY($2::text[]) OR data #>> '{call,callee}' = ANY($2::text[]))`
+
 interface ClientRow {
   id: string; name: string; inn: string | null; segment: string | null; kind: string; region: string | null; tz: string | null
   assigned_manager_id: string | null; attributes: Record<string, unknown> | null; erased_at: Date | null
@@ -100,7 +103,7 @@ async function plan(db: Db, clientId: string, lock: boolean): Promise<ErasurePla
     `SELECT count(*)::int AS n FROM calls WHERE (client_id = $1 OR caller = ANY($2::text[]) OR callee = ANY($2::text[])) AND NOT (uuid::text = ANY($3::text[]))`,
     [clientId, phones, keptCalls])).rows[0].n
   const callbacks = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM callbacks WHERE client_id = $1 OR phone = ANY($2::text[])', [clientId, phones])).rows[0].n
-  const events = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_events WHERE data #>> '{client,id}' = $1`, [clientId])).rows[0].n
+  const events = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_events WHERE ${EVENTS_OF_CLIENT}`, [clientId, phones])).rows[0].n
   const fields = cardFields(c)
   return {
     clientId,
@@ -159,7 +162,7 @@ export async function eraseClient(deps: ErasureDeps, clientId: string, opts: { d
         WHERE (client_id = $1 OR caller = ANY($2::text[]) OR callee = ANY($2::text[])) AND NOT (uuid::text = ANY($3::text[]))`,
       [clientId, p.phones, kept])
     await db.query('DELETE FROM callbacks WHERE client_id = $1 OR phone = ANY($2::text[])', [clientId, p.phones])
-    await db.query(`DELETE FROM webhook_events WHERE data #>> '{client,id}' = $1`, [clientId])
+    await db.query(`DELETE FROM webhook_events WHERE ${EVENTS_OF_CLIENT}`, [clientId, p.phones])
     await db.query('DELETE FROM client_phones WHERE client_id = $1', [clientId])
     if (p.client.action === 'delete') {
       await db.query('DELETE FROM clients WHERE id = $1', [clientId])
