@@ -136,13 +136,16 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     await directory.start()
     stops.push(() => directory.stop())
 
-    versions = new ConfigVersions({ pool, log: log.child({ part: 'config' }), fallback: () => fileConfig, directory: () => directory.current() })
+    versions = new ConfigVersions({ pool, databaseUrl, log: log.child({ part: 'config' }), fallback: () => fileConfig, directory: () => directory.current() })
     const active = await versions.loadActive()
     if (active.source === 'db') {
       config.set(active.config)
       log.info({ version: active.version }, 'active config version from Postgres in force')
     }
     versions.onChange((next, version) => { config.set(next); log.info({ version }, 'config version activated') })
+    // activations on other nodes arrive by LISTEN/NOTIFY (issue 5)
+    await versions.start(active.version)
+    stops.push(() => versions!.stop())
 
     const store = createObjectStore(env, log)
     await store.init()

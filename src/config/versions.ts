@@ -11,7 +11,14 @@
  *    paths changed) and announced with `NOTIFY switchboard_config, '<version>'`.
  *  - `loadActive` is what the server uses at start-up: the active version, or the config
  *    file when the table has none.
+ *  - `start(version)` follows activations made on other nodes: it LISTENs on
+ *    `switchboard_config` on a dedicated connection (the DirectoryStore's pattern) and,
+ *    on a NOTIFY, reads the active version and hands it to the `onChange` listeners —
+ *    once per version, whichever node activated it. Notifications during a refresh are
+ *    coalesced into one more refresh; a lost connection reconnects with capped backoff
+ *    and refreshes unconditionally (NOTIFYs sent meanwhile are lost).
  */
+import pg from 'pg'
 import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts'
 import { audit } from '../recordings/access/audit.ts'
 import type { Logger } from '../log.ts'
@@ -42,6 +49,11 @@ export interface ConfigVersionsOptions {
   promptsDir?: string
   /** How many recent inbound calls the dry run replays (default 1,000). */
   dryRunCalls?: number
+  /** Connection string for the LISTEN connection (`start`); without it other nodes' activations are seen at restart only. */
+  databaseUrl?: string
+  /** Reconnect backoff bounds for the listener (default 250 ms … 10 s). */
+  minBackoffMs?: number
+  maxBackoffMs?: number
 }
 
 export interface VersionInfo {
@@ -108,9 +120,130 @@ const info = (r: Row): VersionInfo => ({
 
 export class ConfigVersions {
   private listeners: ChangeListener[] = []
+  /** The version this node runs (null: the file); listeners fire only when it changes. */
+  private applied: number | null = null
+  private listenClient: pg.Client | null = null
+  private stopped = true
+  private refreshing: Promise<void> | null = null
+  private again = false
+  private backoffTimer: NodeJS.Timeout | null = null
+  private attempts = 0
+
   constructor(private readonly opts: ConfigVersionsOptions) {}
 
   onChange(listener: ChangeListener): void { this.listeners.push(listener) }
+
+  /**
+   * Follow activations made on any node. `runningVersion` is what this node loaded at
+   * start-up (`loadActive().version`); a version activated between that read and the
+   * LISTEN is caught by the refresh that follows the connect.
+   */
+  async start(runningVersion: number | null): Promise<void> {
+    this.applied = runningVersion
+    this.stopped = false
+    if (!this.opts.databaseUrl) return
+    await this.connectListener().catch((err) => {
+      this.opts.log.warn({ err: (err as Error).message }, 'config listener: could not connect; retrying')
+      this.scheduleReconnect()
+    })
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.backoffTimer) { clearTimeout(this.backoffTimer); this.backoffTimer = null }
+    const c = this.listenClient
+    this.listenClient = null
+    if (c) await c.end().catch(() => undefined)
+    await this.refreshing?.catch(() => undefined)
+  }
+
+  /** True while the LISTEN connection is up (health checks, tests). */
+  get listening(): boolean { return this.listenClient !== null }
+
+  /** The config version this node has applied (null: the file). */
+  get runningVersion(): number | null { return this.applied }
+
+  /**
+   * Read the active version and apply it when it is not the one running here (coalesced:
+   * a call during a refresh makes it run once more). Resolves when that pass is done.
+   */
+  refresh(trigger = 'manual'): Promise<void> {
+    if (this.refreshing) { this.again = true; return this.refreshing }
+    const run = async () => {
+      try {
+        do {
+          this.again = false
+          const a = await this.active()
+          if (a && a.version !== this.applied) this.apply(a.config, a.version, trigger)
+        } while (this.again && !this.stopped)
+      } finally {
+        this.refreshing = null
+      }
+    }
+    this.refreshing = run()
+    return this.refreshing
+  }
+
+  private apply(config: SwitchboardFile, version: number, trigger: string): void {
+    if (version === this.applied) return
+    this.applied = version
+    this.opts.log.info({ version, trigger }, 'config version in force')
+    for (const l of this.listeners) {
+      try { l(config, version) } catch (err) { this.opts.log.error({ err }, 'config change listener failed') }
+    }
+  }
+
+  private async connectListener(): Promise<void> {
+    if (this.stopped || !this.opts.databaseUrl) return
+    const c = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: 'switchboard-config-listener', connectionTimeoutMillis: 5_000 })
+    let dead = false
+    const onDead = (err?: Error) => {
+      if (dead) return
+      dead = true
+      if (this.listenClient === c) this.listenClient = null
+      c.end().catch(() => undefined)
+      if (this.stopped) return
+      this.opts.log.warn({ err: err?.message }, 'config listener lost its connection; reconnecting')
+      this.scheduleReconnect()
+    }
+    c.on('error', (err) => onDead(err))
+    c.on('end', () => onDead())
+    c.on('notification', (msg) => {
+      if (msg.channel !== CONFIG_CHANNEL) return
+      // the payload is the version: our own activation (already applied) needs no read
+      if (msg.payload !== undefined && Number(msg.payload) === this.applied) return
+      this.refresh(`notify:${msg.payload ?? ''}`).catch((err) => this.opts.log.error({ err }, 'config refresh after NOTIFY failed; the running config stays'))
+    })
+    try {
+      await c.connect()
+      await c.query(`LISTEN ${CONFIG_CHANNEL}`)
+    } catch (err) {
+      dead = true
+      await c.end().catch(() => undefined)
+      throw err
+    }
+    if (this.stopped) { await c.end().catch(() => undefined); return }
+    this.listenClient = c
+    this.attempts = 0
+    // whatever was activated before the LISTEN (start-up window, or while disconnected)
+    this.refresh('listen').catch((err) => this.opts.log.error({ err }, 'config refresh after (re)connect failed'))
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped || this.backoffTimer) return
+    const min = this.opts.minBackoffMs ?? 250
+    const max = this.opts.maxBackoffMs ?? 10_000
+    const delay = Math.min(max, min * 2 ** this.attempts) * (0.75 + Math.random() * 0.5)
+    this.attempts++
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = null
+      this.connectListener().catch((err) => {
+        this.opts.log.debug({ err: (err as Error).message, attempt: this.attempts }, 'config listener reconnect failed')
+        this.scheduleReconnect()
+      })
+    }, delay)
+    this.backoffTimer.unref()
+  }
 
   /** Schema + referential validation (+ prompt files); throws ConfigError naming the field. */
   async validate(doc: unknown): Promise<SwitchboardFile> {
@@ -283,9 +416,7 @@ export class ConfigVersions {
     const { config, ...result } = r
     if (config && result.changed) {
       this.opts.log.info({ version: result.version, previous: result.previousVersion, changedPaths: result.changedPaths }, 'config version activated')
-      for (const l of this.listeners) {
-        try { l(config, result.version) } catch (err) { this.opts.log.error({ err }, 'config change listener failed') }
-      }
+      this.apply(config, result.version, 'local')
     }
     return result
   }
