@@ -18,6 +18,10 @@ import { buildHttpApp } from '../src/http/app.ts'
 import { exportsRoutes } from '../src/http/plugins/exports.ts'
 import { DailyCsvExporter, dueDay } from '../src/erp/daily-csv.ts'
 import { CSV_COLUMNS } from '../src/erp/calls-csv.ts'
+import { startWebhooks } from '../src/webhooks/index.ts'
+import { Receiver, signatureValid } from './webhooks.fixtures.ts'
+
+const ERP_SECRET = 'erp-secret-0123456789'
 
 const AT = '2026-11-23T09:00:00Z'
 const FMC = { switchboard_direction: 'fmc' }
@@ -32,8 +36,19 @@ const clients: ClientInput[] = [
 const db = await startTestDatabase()
 t.teardown(() => db.close())
 const tokens = await makeTokens(db.pool)
-const h = await startCallHarness(db, { employees, clients, at: AT, timeScale: 0.1 })
+const erpRx = await new Receiver().start()
+t.teardown(() => erpRx.close())
+erpRx.script.push('500') // the ERP fails once: the record is retried
+const h = await startCallHarness(db, {
+  employees, clients, at: AT, timeScale: 0.1,
+  configure: (c) => {
+    c.webhooks = { ...c.webhooks, allowList: ['127.0.0.1'], backoff: { baseMs: 50, maxMs: 500 }, pollMs: 100,
+      endpoints: [{ id: 'erp', url: `${erpRx.url}/calls`, events: ['call.ended'], format: 'erp', countedOnly: true, secret: ERP_SECRET, enabled: true }] }
+  },
+})
 t.teardown(() => h.close())
+const wh = startWebhooks({ pool: db.pool, events: h.events, log: silentLogger(), config: () => h.config, node: 'test-node' })
+t.teardown(() => wh.stop())
 const app = await buildHttpApp({ log: silentLogger(), pool: db.pool, registry: new Registry(), readiness: [], plugins: [exportsRoutes({ pool: db.pool, config: () => h.config })] })
 t.teardown(() => app.close())
 
@@ -114,6 +129,23 @@ t.test('the day as CSV: FMC attributed to the manager and counted, short and int
   t.same(counted.map((r) => r.call_uuid), [fmcLong.uuid], 'countedOnly: what the ERP counts')
   const utc = asObjects((await csv(`date=${DAY}&tz=UTC`)).body).rows.map((r) => r.call_uuid)
   t.ok(utc.includes(nextDay), 'in UTC the late call is on the same date')
+})
+
+t.test('the ERP webhook gets one record per counted call: the FMC call, attributed to the manager', async (t) => {
+  await wh.outbox.flush()
+  const records = await waitFor('ERP record delivered', async () => {
+    const ok = erpRx.requests.filter((r) => r.body.includes(fmcLong.uuid))
+    return ok.length >= 2 && ok
+  }, 15_000)
+  t.equal(records.length, 2, 'the first attempt got 500, the retry went through')
+  t.equal(records[0].headers['x-switchboard-delivery'], records[1].headers['x-switchboard-delivery'], 'same delivery id')
+  t.ok(signatureValid(ERP_SECRET, records[1].headers['x-switchboard-signature'], records[1].body))
+  const rec = JSON.parse(records[1].body).record
+  t.match(rec, { callUuid: fmcLong.uuid, direction: 'fmc', manager: { id: 'mgr-1', name: 'Анна' }, client: { id: 'c-ekb' }, counted: true, caller: '+79161234567' })
+  t.ok(rec.talkSec >= 18 && rec.talkSec <= 21, `talk time ${rec.talkSec} s`)
+  t.equal(rec.recordingLinks.length, 1)
+  t.match(rec.recordingLinks[0], /^http:\/\/127\.0\.0\.1:8080\/console\/recordings\/[0-9a-f-]{36}$/)
+  t.notOk(erpRx.requests.some((r) => r.body.includes(fmcShort.uuid) || r.body.includes(internal.uuid)), 'the short FMC call and the internal call are not sent')
 })
 
 t.test('bad input and roles', async (t) => {
