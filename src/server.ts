@@ -233,7 +233,7 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     const screenPop = new ScreenPopHub({ events, pool, log: log.child({ part: 'screen-pop' }), config: () => config.current(), directory: () => directory.current() })
     screenPop.start()
     stops.push(async () => screenPop.stop())
-    const live = new LiveStats({ pool, log: log.child({ part: 'live-stats' }), config: () => config.current(), calls, events, registry })
+    const live = new LiveStats({ pool, log: log.child({ part: 'live-stats' }), config: () => config.current(), events, registry })
     live.start()
     stops.push(async () => live.stop())
 

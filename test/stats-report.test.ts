@@ -354,7 +354,7 @@ t.test('live snapshot: waiting callers, agents, today; SSE pushes on change; Pro
   [answered, abandoned, waiting, new Date(now - 120_000), new Date(now - 60_000), new Date(now - 45_000)])
   await db.pool.query(`INSERT INTO legs (uuid, call_uuid, party, employee_id, started_at, answered_at, ended_at) VALUES ($1, $2, 'colleague', 'a1', $3, $4, $5)`,
     [randomUUID(), answered, new Date(now - 118_000), new Date(now - 115_000), new Date(now - 60_000)])
-  await db.pool.query(`INSERT INTO queue_calls (call_uuid, queue_id, entered_at) VALUES ($1, 'sales', $2)`, [waiting, new Date(now - 40_000)])
+  await db.pool.query(`INSERT INTO queue_calls (call_uuid, queue_id, entered_at, queue_entered_at) VALUES ($1, 'sales', $2, $2)`, [waiting, new Date(now - 40_000)])
   await db.pool.query(`INSERT INTO employees (id, name, role, group_id) VALUES ('s1', 'Продавец', 'agent', 'sales-1')`)
   await db.pool.query(`INSERT INTO agent_presence (employee_id, state, since) VALUES ('s1', 'ready', now()), ('a1', 'not_ready', now())`)
   await db.pool.query(`UPDATE agent_presence SET reason = 'lunch' WHERE employee_id = 'a1'`)

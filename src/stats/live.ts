@@ -16,34 +16,28 @@ export interface LiveSnapshot {
   today: { offered: number; answered: number; abandoned: number; serviceLevelPct: number | null; asaSec: number | null; ahtSec: number | null; csatAvg: number | null }
 }
 
-/** What the live view needs of the calls in progress on this node (CallService.list()). */
-export interface LiveCalls { list(): Array<{ summary(): { uuid: string; queueId: string | null; connectedAt: string | null } }> }
-
 export interface LiveStatsDeps {
   pool: Pool
   log: Logger
   config: () => SwitchboardFile
-  calls?: LiveCalls
   events?: EventBus
   registry?: Registry
 }
 
 /** After a call or agent event, wait this long for more before pushing (a burst → one push). */
 const CHANGE_DEBOUNCE_MS = 200
-/** Waiting calls older than this in queue_calls are leftovers of a crashed node, not callers. */
-const STALE_QUEUE_ROW = '6 hours'
 
 /**
  * One snapshot computation shared by every subscriber and the Prometheus scrape: pushed
  * every stats.liveIntervalSec while someone watches, and shortly after every call or agent
- * event. Waiting callers are this node's calls in a queue and not yet connected, plus
- * queue_calls rows (other nodes' waiting calls, once the ACD writes them); agent states
- * come from agent_presence (every node's); "today" is the same SQL report as
- * /api/stats/report over today in the report zone.
+ * event. Waiting callers are the ACD's shared waiting list (queue_calls: every node's
+ * callers, waiting or being rung; the ACD removes a crashed node's rows), the wait counted
+ * from when the caller entered that queue; agent states come from agent_presence (every
+ * node's); "today" is the same SQL report as /api/stats/report over today in the report
+ * zone.
  */
 export class LiveStats {
   private readonly subscribers = new Set<SseStream>()
-  private readonly startedAt = new Map<string, number>()
   private offs: Array<() => void> = []
   private timer: NodeJS.Timeout | null = null
   private debounce: NodeJS.Timeout | null = null
@@ -58,14 +52,10 @@ export class LiveStats {
     const ev = this.deps.events
     if (!ev) return
     this.offs = [
-      ev.on('call.started', (e) => {
-        if (this.startedAt.size >= 50_000) this.startedAt.delete(this.startedAt.keys().next().value as string) // an ended event lost
-        this.startedAt.set(e.callUuid, Date.parse(e.at))
-        this.changed()
-      }),
+      ev.on('call.started', () => this.changed()),
       ev.on('call.offered', () => this.changed()),
       ev.on('call.answered', () => this.changed()),
-      ev.on('call.ended', (e) => { this.startedAt.delete(e.callUuid); this.changed() }),
+      ev.on('call.ended', () => this.changed()),
       ev.on('agent.state', () => this.changed()),
     ]
   }
@@ -129,26 +119,18 @@ export class LiveStats {
       pool.query<{ id: string; name: string; group_id: string | null; state: string; since: Date; reason: string | null }>(
         `SELECT e.id, e.name, e.group_id, p.state, p.since, p.reason
            FROM agent_presence p JOIN employees e ON e.id = p.employee_id WHERE e.active ORDER BY e.name, e.id`),
-      pool.query<{ call_uuid: string; queue_id: string; entered_at: Date }>(
-        `SELECT call_uuid, queue_id, entered_at FROM queue_calls WHERE entered_at > now() - interval '${STALE_QUEUE_ROW}'`),
+      pool.query<{ queue_id: string; waiting: number; since: Date | null }>(
+        `SELECT queue_id, count(*)::int AS waiting, min(queue_entered_at) AS since FROM queue_calls GROUP BY queue_id`),
       runReport(pool, { from: midnight, to: new Date(now.getTime() + 1000), tz, groupBy: 'total' }, cfg),
     ])
-    // Waiting callers: queue_calls rows first (they know when the caller entered), then this node's own.
-    const waiting = new Map<string, { queueId: string; since: number }>()
-    for (const r of queued.rows) waiting.set(r.call_uuid, { queueId: r.queue_id, since: r.entered_at.getTime() })
-    for (const s of this.deps.calls?.list() ?? []) {
-      const sum = s.summary()
-      if (sum.queueId === null || sum.connectedAt !== null || waiting.has(sum.uuid)) continue
-      waiting.set(sum.uuid, { queueId: sum.queueId, since: this.startedAt.get(sum.uuid) ?? now.getTime() })
-    }
+    const waiting = new Map(queued.rows.map((r) => [r.queue_id, r]))
     const readyByGroup = new Map<string, number>()
     for (const a of agents.rows) if (a.state === 'ready' && a.group_id) readyByGroup.set(a.group_id, (readyByGroup.get(a.group_id) ?? 0) + 1)
     const queues = cfg.queues.map((q) => {
-      let n = 0
-      let oldest = Infinity
-      for (const w of waiting.values()) if (w.queueId === q.id) { n++; oldest = Math.min(oldest, w.since) }
+      const w = waiting.get(q.id)
       return {
-        id: q.id, name: q.name, waiting: n, longestWaitSec: n > 0 ? Math.max(0, Math.round((now.getTime() - oldest) / 1000)) : 0,
+        id: q.id, name: q.name, waiting: w?.waiting ?? 0,
+        longestWaitSec: w?.since ? Math.max(0, Math.round((now.getTime() - w.since.getTime()) / 1000)) : 0,
         agentsReady: q.groupIds.reduce((sum, g) => sum + (readyByGroup.get(g) ?? 0), 0),
       }
     })
@@ -166,7 +148,7 @@ export class LiveStats {
     const get = () => this.snapshot(1000)
     const log = this.deps.log
     new Gauge({
-      name: 'switchboard_queue_waiting', help: 'Callers waiting per queue (this node plus queue_calls)', labelNames: ['queue'], registers: [registry],
+      name: 'switchboard_queue_waiting', help: 'Callers waiting per queue (the shared waiting list: every node)', labelNames: ['queue'], registers: [registry],
       async collect() {
         try { const s = await get(); for (const q of s.queues) this.set({ queue: q.id }, q.waiting) } catch (err) { log.warn({ err: (err as Error).message }, 'queue gauge unavailable') }
       },

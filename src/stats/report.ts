@@ -96,24 +96,37 @@ const KEYS: Record<GroupBy | 'total', { calls: string; at: KeyOf; callbacks: (co
   total: { calls: `'all'`, at: () => `'all'`, callbacks: () => `'all'` },
 }
 
-/** $1 from, $2 to, $3 tz, $4 SL seconds, $5 repeat window seconds, $6 abandon bucket edges */
-function callsSql(groupBy: GroupBy | 'total'): string {
+/** $1 from, $2 to, $3 tz, $4 SL seconds, $5 repeat window seconds, $6 abandon bucket edges (exported for EXPLAIN in benches) */
+export function callsSql(groupBy: GroupBy | 'total'): string {
   return `
-WITH base AS MATERIALIZED (
+WITH cw AS MATERIALIZED (
+  -- one range scan (calls_started_idx) from the start of the repeat window to the end of the range
+  SELECT c.uuid, c.direction, c.caller, c.queue_id, c.agent_id, c.started_at, c.ended_at, c.outcome, c.csat, c.counted
+    FROM calls c
+   WHERE c.started_at >= $1::timestamptz - make_interval(secs => $5::int) AND c.started_at < $2::timestamptz
+     AND $3::text IS NOT NULL -- the zone is a parameter of every grouping (typed even where the key does not use it)
+), rep AS (
+  -- the same number's previous inbound call (the window's calls included), by a sort instead of a probe per call
+  SELECT uuid, started_at - lag(started_at) OVER (PARTITION BY caller ORDER BY started_at, uuid) <= make_interval(secs => $5::int) AS repeat
+    FROM cw WHERE direction = 'inbound' AND caller IS NOT NULL
+), lg AS (
+  -- the range's legs by legs_started_idx (a leg starts after its call; none lasts a day), joined by hash
+  SELECT g.call_uuid, min(g.answered_at) AS connected_at,
+         sum(extract(epoch FROM greatest(g.ended_at, g.answered_at) - g.answered_at)) AS talk_sec
+    FROM legs g
+   WHERE g.started_at >= $1::timestamptz AND g.started_at < $2::timestamptz + interval '1 day'
+     AND g.party <> 'caller' AND g.answered_at IS NOT NULL
+   GROUP BY g.call_uuid
+), base AS MATERIALIZED (
   SELECT ${KEYS[groupBy].calls} AS k, c.direction, c.outcome, c.csat, c.started_at, c.ended_at,
          l.connected_at, coalesce(l.talk_sec, 0) AS talk_sec,
          (c.direction = 'inbound' AND c.outcome IS DISTINCT FROM 'after_hours') AS offered,
          (c.direction = 'inbound' AND c.outcome IN ('abandoned', 'ivr_hangup')) AS abandoned,
-         CASE WHEN c.direction = 'inbound' AND c.caller IS NOT NULL THEN EXISTS (
-           SELECT 1 FROM calls p WHERE p.caller = c.caller AND p.direction = 'inbound'
-              AND p.started_at < c.started_at AND p.started_at >= c.started_at - make_interval(secs => $5::int)) END AS repeat
-    FROM calls c
-    LEFT JOIN LATERAL (
-      SELECT min(g.answered_at) AS connected_at,
-             sum(extract(epoch FROM greatest(g.ended_at, g.answered_at) - g.answered_at)) AS talk_sec
-        FROM legs g WHERE g.call_uuid = c.uuid AND g.party <> 'caller' AND g.answered_at IS NOT NULL) l ON true
-   WHERE c.started_at >= $1::timestamptz AND c.started_at < $2::timestamptz AND c.counted
-     AND $3::text IS NOT NULL -- the zone is a parameter of every grouping (typed even where the key does not use it)
+         CASE WHEN c.direction = 'inbound' AND c.caller IS NOT NULL THEN coalesce(r.repeat, false) END AS repeat
+    FROM cw c
+    LEFT JOIN lg l ON l.call_uuid = c.uuid
+    LEFT JOIN rep r ON r.uuid = c.uuid
+   WHERE c.started_at >= $1::timestamptz AND c.counted
 ), agg AS (
   SELECT GROUPING(k) = 1 AS total, k,
     count(*) FILTER (WHERE direction = 'inbound') AS inbound,
@@ -170,10 +183,14 @@ FROM (
 
 /** Times each agent's phone rang for a (non-internal) call started in the range, and how many of those they did not answer. */
 const OFFERS_SQL = `
+WITH c AS MATERIALIZED (
+  SELECT uuid FROM calls WHERE started_at >= $1::timestamptz AND started_at < $2::timestamptz AND direction <> 'internal'
+), g AS MATERIALIZED (
+  SELECT call_uuid, employee_id, answered_at FROM legs
+   WHERE started_at >= $1::timestamptz AND started_at < $2::timestamptz + interval '1 day' AND employee_id IS NOT NULL AND party <> 'caller'
+)
 SELECT GROUPING(g.employee_id) = 1 AS total, g.employee_id AS k, count(*) AS offers, count(*) FILTER (WHERE g.answered_at IS NULL) AS missed
-  FROM calls c JOIN legs g ON g.call_uuid = c.uuid
- WHERE c.started_at >= $1::timestamptz AND c.started_at < $2::timestamptz AND c.direction <> 'internal'
-   AND g.employee_id IS NOT NULL AND g.party <> 'caller'
+  FROM g JOIN c ON c.uuid = g.call_uuid
  GROUP BY GROUPING SETS ((g.employee_id), ())`
 
 function seriesSql(groupBy: 'day' | 'hour'): string {
