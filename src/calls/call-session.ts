@@ -12,6 +12,8 @@ import { afterHours } from './steps/after-hours.ts'
 import { askCsat } from './steps/csat.ts'
 import { NotFoundError, SwitchboardError } from '../errors.ts'
 import { employeeCallDirection, planEmployeeCall, runEmployeeCall } from './steps/outbound.ts'
+import { requestConsult, decideConsult } from './steps/consult.ts'
+import { requestConference } from './steps/conference.ts'
 
 /** How long we wait after hangup for CHANNEL_HANGUP_COMPLETE (billsec, record_*) before closing anyway. */
 const HANGUP_COMPLETE_WAIT_MS = 5_000
@@ -32,7 +34,7 @@ export class CallSession {
     const state: CallState = {
       uuid: channel.uuid, caller, did: data.destination, direction: 'inbound',
       clientId: null, segment: null, decision: null, answeredAt: null, connectedAt: null,
-      agentId: null, queueId: null, ivrPath: [], outcome: null, csat: null, recordingIds: [], connectedFsUs: null, activeConversationRecording: null, pausedAtMs: null, currentLegUuid: null, pendingTransfer: null,
+      agentId: null, queueId: null, ivrPath: [], outcome: null, csat: null, recordingIds: [], connectedFsUs: null, activeConversationRecording: null, pausedAtMs: null, currentLegUuid: null, pendingTransfer: null, consult: null, conference: null, transferReasons: [],
     }
     this.ctx = { channel, deps, state, log: deps.log.child({ call_uuid: channel.uuid }) }
   }
@@ -67,6 +69,13 @@ export class CallSession {
     }
   }
 
+  /** Attended transfer (steps/consult.ts): the caller on hold, the agent talks to a colleague first. */
+  requestConsult(employeeId: string, requestedBy: string | null): Promise<void> { return requestConsult(this.ctx, employeeId, requestedBy) }
+  /** Hand the caller to the consulted colleague, or take them back off hold to the agent. */
+  decideConsult(decision: 'complete' | 'cancel'): void { decideConsult(this.ctx, decision) }
+  /** Three-way conference (steps/conference.ts): caller, agent and a colleague in one room. */
+  requestConference(employeeId: string, requestedBy: string | null): Promise<void> { return requestConference(this.ctx, employeeId, requestedBy) }
+
   /** Card data: silence every recording of this call until resume(). false when nothing changed. */
   pauseRecording(): Promise<boolean> { return pauseRecordings(this.ctx) }
   resumeRecording(): Promise<boolean> { return resumeRecordings(this.ctx) }
@@ -78,6 +87,8 @@ export class CallSession {
       uuid: s.uuid, direction: s.direction, caller: s.caller, did: s.did, clientId: s.clientId, agentId: s.agentId,
       queueId: s.queueId, answeredAt: s.answeredAt?.toISOString() ?? null, connectedAt: s.connectedAt?.toISOString() ?? null,
       recordingPaused: s.pausedAtMs !== null, recordings: s.recordingIds.length, ivrPath: s.ivrPath,
+      consult: s.consult && { colleagueId: s.consult.colleagueId, phase: s.consult.phase },
+      conference: s.conference && { room: s.conference.room, colleagueId: s.conference.colleagueId, phase: s.conference.phase },
     }
   }
 
@@ -223,7 +234,7 @@ export class CallSession {
     await deps.cdr.end({
       uuid: state.uuid, answeredAt: state.answeredAt, endedAt, billsec, hangupCause: channel.hangupCause ?? info?.cause ?? null,
       outcome: state.outcome, counted, agentId: state.agentId, queueId: state.queueId, ivrPath: state.ivrPath,
-      routeReasons: state.decision?.reasons ?? [], csat: state.csat, talkSec,
+      routeReasons: [...(state.decision?.reasons ?? []), ...state.transferReasons], csat: state.csat, talkSec,
     }).catch((err) => log.error({ err }, 'CDR write failed'))
     log.info({ outcome: state.outcome, billsec, counted, agent_id: state.agentId, recordings: state.recordingIds.length }, 'call ended')
     deps.events?.emit('call.ended', {

@@ -65,6 +65,12 @@ export interface CallState {
   currentLegUuid: string | null
   /** a blind transfer asked for while that conversation runs: who takes the caller next */
   pendingTransfer: { employeeId: string; requestedBy: string | null } | null
+  /** an attended transfer (consultation) in progress: steps/consult.ts */
+  consult: import('./transfer-state.ts').ConsultState | null
+  /** a three-way conference in progress: steps/conference.ts */
+  conference: import('./transfer-state.ts').ConferenceState | null
+  /** what transfers did to the call (who handed it to whom), added to the CDR's route reasons */
+  transferReasons: string[]
 }
 
 /**

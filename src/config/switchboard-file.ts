@@ -293,6 +293,14 @@ export const RecordingSchema = Type.Object({
   }, { ...strict, default: {} }),
 }, { ...strict, default: {} })
 
+/** Attended transfer (consultation) and three-way conference (issues 6, 8). */
+export const TransfersSchema = Type.Object({
+  holdMusic: Type.String({ minLength: 1, maxLength: 512, pattern: '^\\S+$', default: 'local_stream://moh', description: 'what a caller on hold hears (endless_playback): a file or a stream, no spaces' }),
+  consultRingSec: PositiveInt(20, { maximum: 300, description: 'how long the colleague rings for a consultation or a conference before it is given up' }),
+  conferenceProfile: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', default: 'default', description: 'mod_conference profile of three-way conferences' }),
+  legPollMs: PositiveInt(1000, { minimum: 20, maximum: 60000, description: 'how often the legs of a consultation or conference are checked (their events do not reach the call socket)' }),
+}, { ...strict, default: {} })
+
 export const RetentionPolicySchema = Type.Object({
   name: Type.Optional(Type.String()),
   callKind: Type.Optional(Type.Union([Type.Literal('inbound'), Type.Literal('outbound'), Type.Literal('internal'), Type.Literal('fmc')])),
@@ -429,11 +437,13 @@ export const SwitchboardFileSchema = Type.Object({
   gateways: GatewaysSchema,
   fmc: FmcSchema,
   recording: RecordingSchema,
+  transfers: TransfersSchema,
   retention: RetentionSchema,
   stats: StatsSchema,
   screenPop: ScreenPopSchema,
   csat: CsatSchema,
   crm: CrmSchema,
+  acd: AcdSchema,
   webhooks: WebhooksSchema,
   links: LinksSchema,
   erp: ErpSchema,
@@ -451,6 +461,7 @@ export type IvrOptionConfig = Static<typeof IvrOptionSchema>
 export type IvrAction = Static<typeof IvrActionSchema>
 export type QueueConfig = Static<typeof QueueSchema>
 export type QueueStrategy = Static<typeof QueueStrategySchema>
+export type AcdConfig = Static<typeof AcdSchema>
 export type RoutingConfig = Static<typeof RoutingSchema>
 export type CallerIdConfig = Static<typeof CallerIdSchema>
 export type CallerIdRule = Static<typeof CallerIdRuleSchema>
@@ -475,7 +486,6 @@ export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun'
 /**
  * '/queues/1/strategy' → 'queues[1].strategy'. Given the document, numeric keys of
  * objects (IVR digits) are quoted so they are not mistaken for array indexes.
-  acd: AcdSchema,
  */
 export function jsonPointerToPath(pointer: string, doc?: unknown): string {
   if (pointer === '' || pointer === '/') return '(root)'
@@ -493,7 +503,6 @@ export function jsonPointerToPath(pointer: string, doc?: unknown): string {
 }
 
 function literalChoices(schema: TSchema): string[] | null {
-export type AcdConfig = Static<typeof AcdSchema>
   const anyOf = (schema as { anyOf?: TSchema[] }).anyOf
   if (!Array.isArray(anyOf)) return null
   const out: string[] = []
@@ -671,6 +680,10 @@ function semanticProblems(cfg: SwitchboardFile): Problem[] {
       else if (q.overflow.target === q.id) p.push({ path: `queues[${i}].overflow.target`, message: 'a queue cannot overflow into itself' })
       else needQueue(q.overflow.target, `queues[${i}].overflow.target`)
     }
+    q.priorityRules.forEach((r, j) => {
+      if ((r.segment === undefined) === (r.attribute === undefined)) p.push({ path: `queues[${i}].priorityRules[${j}]`, message: 'a rule names exactly one of segment, attribute' })
+      if (r.equals !== undefined && r.attribute === undefined) p.push({ path: `queues[${i}].priorityRules[${j}].equals`, message: 'only for attribute rules' })
+    })
   })
 
   const r = cfg.routing
@@ -715,10 +728,6 @@ function webhookProblems(cfg: SwitchboardFile, p: Problem[]): void {
     if (e.format === 'erp' && (e.events.length !== 1 || e.events[0] !== 'call.ended')) p.push({ path: `${path}.events`, message: "format erp sends per-call records: events must be [call.ended]" })
   })
   if (!IANAZone.isValidZone(cfg.erp.dailyCsv.timeZone)) p.push({ path: 'erp.dailyCsv.timeZone', message: `${JSON.stringify(cfg.erp.dailyCsv.timeZone)} is not a valid IANA time zone` })
-    q.priorityRules.forEach((r, j) => {
-      if ((r.segment === undefined) === (r.attribute === undefined)) p.push({ path: `queues[${i}].priorityRules[${j}]`, message: 'a rule names exactly one of segment, attribute' })
-      if (r.equals !== undefined && r.attribute === undefined) p.push({ path: `queues[${i}].priorityRules[${j}].equals`, message: 'only for attribute rules' })
-    })
   try { new URL(cfg.links.publicBaseUrl) } catch { p.push({ path: 'links.publicBaseUrl', message: 'is not a URL' }) }
 }
 
@@ -737,6 +746,12 @@ export async function missingPromptFiles(cfg: SwitchboardFile, promptsDir: strin
   add(cfg.routing.afterHours.prompt, 'routing.afterHours.prompt')
   if (cfg.csat.enabled) add(cfg.csat.prompt, 'csat.prompt')
   cfg.queues.forEach((q, i) => add(q.musicOnHold, `queues[${i}].musicOnHold`))
+  cfg.queues.forEach((q, i) => {
+    if (q.announcePosition) add(q.positionPrompt, `queues[${i}].positionPrompt`)
+    if (q.announceExpectedWait) add(q.expectedWaitPrompt, `queues[${i}].expectedWaitPrompt`)
+  })
+  if (cfg.queues.some((q) => q.overflow.action === 'voicemail')) { add(cfg.acd.voicemail.prompt, 'acd.voicemail.prompt'); add(cfg.acd.voicemail.thanksPrompt, 'acd.voicemail.thanksPrompt') }
+  if (cfg.queues.some((q) => q.overflow.action === 'callback-offer')) { add(cfg.acd.callbackOffer.prompt, 'acd.callbackOffer.prompt'); add(cfg.acd.callbackOffer.confirmPrompt, 'acd.callbackOffer.confirmPrompt') }
   const out: Problem[] = []
   for (const w of wanted) {
     const full = isAbsolute(w.file) ? w.file : join(promptsDir, w.file)
@@ -769,9 +784,3 @@ export async function loadSwitchboardFile(path: string): Promise<SwitchboardFile
     throw err
   }
 }
-  cfg.queues.forEach((q, i) => {
-    if (q.announcePosition) add(q.positionPrompt, `queues[${i}].positionPrompt`)
-    if (q.announceExpectedWait) add(q.expectedWaitPrompt, `queues[${i}].expectedWaitPrompt`)
-  })
-  if (cfg.queues.some((q) => q.overflow.action === 'voicemail')) { add(cfg.acd.voicemail.prompt, 'acd.voicemail.prompt'); add(cfg.acd.voicemail.thanksPrompt, 'acd.voicemail.thanksPrompt') }
-  if (cfg.queues.some((q) => q.overflow.action === 'callback-offer')) { add(cfg.acd.callbackOffer.prompt, 'acd.callbackOffer.prompt'); add(cfg.acd.callbackOffer.confirmPrompt, 'acd.callbackOffer.confirmPrompt') }

@@ -40,6 +40,14 @@ export interface SwitchboardEvents {
     callbackId: string | null; origin: 'click-to-call' | 'callback'; at: string
     cause?: string | null; outcome?: string | null; talkSec?: number
   }
+  /**
+   * attended transfer: the agent consults a colleague while the caller is on hold.
+   * ringing → talking → completed (caller now with the colleague) | cancelled (back to the
+   * agent; `reason` says why: asked, no answer, colleague left) | ended (caller hung up)
+   */
+  'call.consult': CallEventBase & { phase: 'ringing' | 'talking' | 'completed' | 'cancelled' | 'ended'; agentId: string; colleagueId: string; reason: string | null }
+  /** three-way conference: started, a participant joined / left / could not be reached, ended */
+  'call.conference': CallEventBase & { action: 'started' | 'joined' | 'left' | 'failed' | 'ended'; room: string; employeeId: string | null; reason: string | null }
   /** an agent's presence changed (API, automatic no-answer, wrap-up…) */
   'agent.state': { employeeId: string; state: string; reason: string | null; at: string }
   /** a recording reached the object store, verified */

@@ -32,7 +32,7 @@ import {
   type Headers,
   type ReceivedCommand,
 } from './esl-wire.ts'
-import { WavStreamWriter, type Span } from './esl-wav.ts'
+import { WavStreamWriter, type Span, type Voice } from './esl-wav.ts'
 
 export type { ReceivedCommand } from './esl-wire.ts'
 
@@ -168,6 +168,12 @@ export class FsSimulator {
   readonly calls = new Set<SimCall>()
   /** Every api command run (through any call's socket, or api() directly), in order. */
   readonly apiLog: ApiLogEntry[] = []
+  /** Channels outside any socket: originated legs (`bgapi originate … &park()`), B-legs moved out of their bridge (uuid_transfer, uuid_bridge). */
+  readonly legs = new Map<string, SimLeg>()
+  /** mod_conference rooms by name. */
+  readonly conferences = new Map<string, SimConference>()
+  /** Files closed by `conference <name> record|norecord` or the end of the room, in order (mono mix). */
+  readonly conferenceRecordings: RecordingResult[] = []
 
   constructor(options: SimulatorOptions) {
     this.opts = {
@@ -189,9 +195,184 @@ export class FsSimulator {
     return c
   }
 
-  /** Destroy every open call socket. */
+  /** Destroy every open call socket (and forget the channels and rooms outside them). */
   closeAll(): void {
     for (const c of this.calls) c.destroy()
+    for (const l of [...this.legs.values()]) l.dispose()
+    for (const c of [...this.conferences.values()]) c.destroy()
+  }
+
+  /** A live channel outside any socket (parked, bridged by uuid_bridge, in a conference, ringing). */
+  liveLeg(uuid: string): SimLeg | undefined {
+    const l = this.legs.get(uuid)
+    return l?.alive ? l : undefined
+  }
+
+  conferenceNamed(name: string, profile = 'default'): SimConference {
+    let c = this.conferences.get(name)
+    if (!c) this.conferences.set(name, (c = new SimConference(this, name, profile)))
+    return c
+  }
+
+  /**
+   * What `bgapi <line>` runs: `originate <url> &park()|&conference(<room>)` rings the
+   * endpoint the way the owner call's script says (bridgeTargets, originate_timeout) and
+   * reports `+OK <uuid>` or `-ERR <cause>`; anything else is run as an api command.
+   */
+  background(line: string, owner: SimCall, done: (body: string) => void): void {
+    const sp = line.indexOf(' ')
+    const cmd = sp < 0 ? line : line.slice(0, sp)
+    if (cmd !== 'originate') {
+      const r = this.runApi(line)
+      done(r.body)
+      r.after?.()
+      return
+    }
+    this.apiLog.push({ command: line.trim(), response: '(background)' })
+    this.originate(sp < 0 ? '' : line.slice(sp + 1), owner, done)
+  }
+
+  private originate(args: string, owner: SimCall, done: (body: string) => void): void {
+    const a = separate(args, 3)
+    if (a.length < 2) return done('-USAGE: <call url> <exten>|&<application_name>(<app_args>) [<dialplan>] [<context>] [<cid_name>] [<cid_num>] [<timeout_sec>]\n')
+    let url = a[0]
+    const vars: Record<string, string> = {}
+    const g = /^\{([^}]*)\}/.exec(url)
+    if (g) {
+      for (const kv of g[1].split(/(?<!\\),/)) {
+        const i = kv.indexOf('=')
+        if (i > 0) vars[kv.slice(0, i)] = kv.slice(i + 1).replace(/\\,/g, ',')
+      }
+      url = url.slice(g[0].length)
+    }
+    const app = /^&([a-z_]+)\((.*)\)$/.exec(a[1])
+    const target = owner.script.bridgeTargets?.[url] ?? this.opts.defaultTarget
+    const timeoutMs = Number(vars.originate_timeout ?? 60) * 1000
+    const uuid = vars.origination_uuid ?? randomUUID()
+    if (this.legs.has(uuid) || this.locate(uuid)) return done('-ERR DESTINATION_OUT_OF_ORDER\n')
+    const leg = new SimLeg(this, owner, uuid, url, new Map(Object.entries(vars)))
+    this.legs.set(uuid, leg)
+    let cause = 'NO_ANSWER'
+    let delay = timeoutMs
+    let answers = false
+    if (target.busy || target.failCause) {
+      cause = target.busy ? 'USER_BUSY' : target.failCause!
+      delay = target.ringMs ?? 0
+    } else if (!target.noAnswer && (target.answerAfterMs ?? 0) < timeoutMs) {
+      answers = true
+      delay = target.answerAfterMs ?? 0
+    }
+    leg.ring(delay, (killedBy) => {
+      if (killedBy || !answers) {
+        leg.gone(killedBy ?? cause)
+        return done(`-ERR ${killedBy ? 'ORIGINATOR_CANCEL' : cause}\n`)
+      }
+      leg.answer()
+      if (app?.[1] === 'conference') leg.joinConference(app[2])
+      else leg.park()
+      done(`+OK ${uuid}\n`)
+      if (target.hangupAfterMs !== undefined) leg.after(target.hangupAfterMs, () => leg.hangup('NORMAL_CLEARING'))
+    })
+  }
+
+  /** The api commands of attended transfer and conference, and uuid_* commands naming a channel outside any socket. */
+  private dispatchLegApi(cmd: string, args: string): { body: string; after?: () => void } | undefined {
+    const noChannel = { body: '-ERR No such channel!\n' }
+    switch (cmd) {
+      case 'uuid_exists': {
+        const uuid = args.trim()
+        return { body: this.locate(uuid) || this.liveLeg(uuid) ? 'true' : 'false' }
+      }
+      case 'uuid_bridge': {
+        // Both channels leave whatever they do (a B-leg leaves its bridge, its A-leg goes on) and are bridged together.
+        const a = separate(args, 3)
+        if (a.length < 2) return { body: '-USAGE: <uuid> <other_uuid>\n' }
+        const movable = (u: string) => (this.locate(u)?.leg === 'b' ? true : !!this.liveLeg(u) && this.liveLeg(u)!.state !== 'ringing')
+        if (a[0] === a[1] || !movable(a[0]) || !movable(a[1])) return { body: '-ERR Invalid uuid\n' }
+        const take = (u: string): SimLeg => {
+          const found = this.locate(u)
+          if (found?.leg === 'b') found.call.transferLeg('b', 'park')
+          return this.legs.get(u)!
+        }
+        return { body: `+OK ${a[1]}\n`, after: () => take(a[0]).bridgeWith(take(a[1])) }
+      }
+      case 'uuid_hold': {
+        // uuid_hold [off|toggle] <uuid> [<display>]: marks the channel held (CHANNEL_HOLD / CHANNEL_UNHOLD on it).
+        const a = separate(args, 3)
+        const mode = a[0] === 'off' || a[0] === 'toggle' ? a[0] : 'on'
+        const uuid = mode === 'on' ? a[0] : a[1]
+        if (!uuid) return { body: '-USAGE: [off|toggle] <uuid> [<display>]\n' }
+        const found = this.locate(uuid)
+        if (found?.leg === 'a') return { body: '+OK Success\n', after: () => found.call.hold(mode) }
+        const leg = this.liveLeg(uuid)
+        if (leg) {
+          leg.held = mode === 'toggle' ? !leg.held : mode === 'on'
+          return { body: '+OK Success\n' }
+        }
+        return { body: '-ERR Operation failed\n' }
+      }
+      case 'uuid_break': {
+        const uuid = separate(args, 2)[0]
+        if (!uuid) return { body: '-USAGE: <uuid> [all]\n' }
+        const found = this.locate(uuid)
+        if (found?.leg === 'a') return { body: '+OK\n', after: () => found.call.breakMedia() }
+        return found || this.liveLeg(uuid) ? { body: '+OK\n' } : noChannel
+      }
+      case 'conference':
+        return this.conferenceApi(args)
+      case 'hupall': {
+        // hupall [<cause>] [<var> <value>]: every channel (A-legs, B-legs, legs outside sockets) whose variable matches.
+        const [cause = 'NORMAL_CLEARING', name, value] = separate(args, 3)
+        const match = (get: (k: string) => string | undefined) => !name || get(name) === value
+        return {
+          body: `+OK hangup all channels with cause ${cause}\n`,
+          after: () => {
+            for (const l of [...this.legs.values()]) if (l.alive && match((k) => l.vars.get(k))) l.hangup(cause)
+            for (const c of [...this.calls]) {
+              if (c.bLegUuid && match((k) => c.getVar('b', k))) c.kill('b', cause)
+              if (c.legOf(c.uuid) && match((k) => c.getVar('a', k))) c.kill('a', cause)
+            }
+          },
+        }
+      }
+      case 'uuid_record':
+      case 'uuid_setvar':
+      case 'uuid_getvar':
+      case 'uuid_kill':
+      case 'uuid_transfer': {
+        const uuid = separate(args, 2)[0]
+        const leg = uuid && !this.locate(uuid) ? this.liveLeg(uuid) : undefined
+        return leg?.api(cmd, args)
+      }
+      default:
+        return undefined
+    }
+  }
+
+  /** mod_conference's api: `conference <name> list|record <path>|norecord <path|all>|kick <id|all>|hup <id|all>`. */
+  private conferenceApi(args: string): { body: string; after?: () => void } {
+    const a = separate(args, 3)
+    if (a.length < 2) return { body: '-USAGE: conference <confname> <command> [<args>]\n' }
+    const [name, command, rest = ''] = a
+    const conf = this.conferences.get(name)
+    if (!conf) return { body: `-ERR Conference ${name} not found\n` }
+    switch (command) {
+      case 'list':
+        return { body: conf.list() }
+      case 'record':
+        if (!rest) return { body: '-USAGE: conference <confname> record <filename>\n' }
+        return conf.record(rest) ? { body: `+OK Record file ${rest}\n` } : { body: `-ERR Cannot record ${rest}\n` }
+      case 'norecord':
+        return { body: `+OK Stopped recording ${conf.norecord(rest || 'all')} file(s)\n` }
+      case 'kick':
+      case 'hup': {
+        const ids = conf.memberIds(rest || 'all')
+        if (ids.length === 0) return { body: `-ERR Non-Existant ID ${rest}\n` }
+        return { body: ids.map((id) => `+OK ${command === 'kick' ? 'kicked' : 'hup'} ${id}\n`).join(''), after: () => { for (const id of ids) conf.end(id, command) } }
+      }
+      default:
+        return { body: `-ERR Unknown conference command ${command}\n` }
+    }
   }
 
   /** The live channel with this uuid: a call's own (A) leg, or the leg it is bridged to (B). */
@@ -228,6 +409,8 @@ export class FsSimulator {
     const args = sp < 0 ? '' : line.slice(sp + 1)
     const usage = (syntax: string) => ({ body: `-USAGE: ${syntax}\n` })
     const noChannel = { body: '-ERR No such channel!\n' }
+    const handled = this.dispatchLegApi(cmd, args)
+    if (handled) return handled
     switch (cmd) {
       case 'uuid_record': {
         const SYNTAX = '<uuid> [start|stop|mask|unmask] <path> [<limit>] [<recording_vars>]'
@@ -389,6 +572,17 @@ export class SimCall {
   private endBLeg: ((cause: string) => void) | undefined
   /** uuid_transfer of this leg: the running app is interrupted, then the channel leaves the socket. */
   private leaving = false
+  /** What happens to the B-leg when its bridge ends: it hangs up, or it lives on elsewhere (uuid_transfer, uuid_bridge). */
+  private bLegFate: 'hangup' | 'detached' = 'hangup'
+  /** The channel this call picked up with `intercept` (a parked leg), while bridged to it. */
+  private interceptedLeg: SimLeg | undefined
+  /** The conference this channel is in (the `conference` app), and how to take it out (kick/hup). */
+  private inConference: SimConference | undefined
+  private leaveConferenceNow: (() => void) | undefined
+  /** uuid_break: ends a running endless_playback / park. */
+  private breakCurrent: (() => void) | undefined
+  /** uuid_hold spans of this channel (script ms since connect); the last may still be open. */
+  readonly holds: Array<{ startMs: number; endMs: number | null }> = []
   private readonly writeQueue: Buffer[] = []
   private writing = false
   private readonly channelName: string
@@ -657,6 +851,15 @@ export class SimCall {
         if (r.after) setImmediate(r.after)
         return
       }
+      case 'bgapi': {
+        // The reply carries the job id at once; the result comes as BACKGROUND_JOB with Job-Owner-UUID = this
+        // channel, which `myevents` lets through (mod_event_socket).
+        const job = cmd.headers['job-uuid'] ?? randomUUID()
+        this.sent.push(`reply:+OK Job-UUID: ${job}`)
+        this.write(`Content-Type: command/reply\nReply-Text: +OK Job-UUID: ${job}\nJob-UUID: ${job}\n\n`)
+        this.sim.background(rest, this, (body) => this.backgroundJob(job, rest, body))
+        return
+      }
       case 'exit':
         this.reply('+OK bye')
         this.write(disconnectNotice(this.uuid))
@@ -869,6 +1072,13 @@ export class SimCall {
         return this.playAndGetDigits(arg)
       case 'bridge':
         return this.bridge(arg)
+      case 'endless_playback':
+      case 'park':
+        return this.untilBroken(name === 'endless_playback')
+      case 'intercept':
+        return this.intercept(arg)
+      case 'conference':
+        return this.joinConference(arg)
       case 'hangup':
         this.hangupNow(arg || 'NORMAL_CLEARING')
         return
@@ -1002,6 +1212,7 @@ export class SimCall {
     }
     const bUuid = randomUUID()
     this.markAnswered()
+    this.bLegFate = 'hangup'
     setDisposition('SUCCESS')
     this.vars.set('bridge_uuid', bUuid)
     this.vars.set('last_bridge_to', bUuid)
@@ -1010,6 +1221,8 @@ export class SimCall {
     const start = this.flushRecordings()
     this.bridgedTo = { uuid: bUuid, dest: winner.endpoint.split('/').pop() ?? winner.endpoint }
     this.bLegVars = new Map([
+      // The dial string's {vars} are the B-leg's channel variables.
+      ...Object.entries(globals),
       ['uuid', bUuid],
       ['direction', 'outbound'],
       ['bridge_channel', winner.endpoint],
@@ -1060,6 +1273,9 @@ export class SimCall {
     this.vars.set('hangup_cause', cause)
     this.vars.set('hangup_cause_q850', String(Q850[cause] ?? 16))
     if (notify) this.emitEvent('CHANNEL_HANGUP', [['Hangup-Cause', cause]])
+    // api_hangup_hook: FreeSWITCH runs this api command when the channel hangs up.
+    const hook = this.vars.get('api_hangup_hook')
+    if (hook) setImmediate(() => this.sim.api(hook))
     this.queue = []
     for (const w of [...this.waiters]) w.reject(INTERRUPTED)
     // The running application completes (interrupted) first; then the session ends.
@@ -1135,6 +1351,160 @@ export class SimCall {
 
   // ---- api and recordings ----------------------------------------------------------
 
+  // ---- hold, background jobs, intercept, conference (attended transfer, 3-way) -----------
+
+  /** uuid_hold on this (A) channel: CHANNEL_HOLD / CHANNEL_UNHOLD on it, the span kept in `holds`. */
+  hold(mode: 'on' | 'off' | 'toggle'): void {
+    if (this.hungUp) return
+    const open = this.holds.at(-1)?.endMs === null
+    const on = mode === 'toggle' ? !open : mode === 'on'
+    if (on === open) return
+    if (on) this.holds.push({ startMs: this.now(), endMs: null })
+    else this.holds.at(-1)!.endMs = this.now()
+    this.emitEvent(on ? 'CHANNEL_HOLD' : 'CHANNEL_UNHOLD')
+  }
+
+  /** uuid_break: the running endless_playback / park ends (the next queued app runs). */
+  breakMedia(): void {
+    this.breakCurrent?.()
+  }
+
+  /** The BACKGROUND_JOB of a `bgapi` this socket sent. */
+  backgroundJob(jobUuid: string, command: string, body: string): void {
+    if (!this.eventsOn || (this.eventFilter && !this.eventFilter.has('BACKGROUND_JOB'))) return
+    const sp = command.indexOf(' ')
+    const headers: Headers = [
+      ['Event-Name', 'BACKGROUND_JOB'],
+      ...this.commonHeaders('mod_event_socket.c', 'api_exec'),
+      ['Job-UUID', jobUuid],
+      ['Job-Command', sp < 0 ? command : command.slice(0, sp)],
+      ...(sp < 0 ? [] : ([['Job-Command-Arg', command.slice(sp + 1)]] as Headers)),
+      ['Job-Owner-UUID', this.uuid],
+    ]
+    this.sent.push('BACKGROUND_JOB')
+    this.write(encodeEvent(this.format, headers, body))
+  }
+
+  /** conference::maintenance about this channel's membership (it carries this channel's Unique-ID, so myevents lets it through). */
+  conferenceEvent(conf: SimConference, action: string, memberId: number): void {
+    this.emitEvent('CUSTOM', [
+      ['Event-Subclass', 'conference::maintenance'],
+      ['Conference-Name', conf.name],
+      ['Conference-Domain', conf.profile],
+      ['Conference-Size', String(conf.size)],
+      ['Conference-Profile-Name', conf.profile],
+      ['Conference-Unique-ID', conf.uuid],
+      ['Member-ID', String(memberId)],
+      ['Member-Type', 'member'],
+      ['Action', action],
+    ])
+  }
+
+  /** kick/hup from the conference: the `conference` app returns (hup also hangs the channel up). */
+  leaveConference(hangup: boolean): void {
+    this.leaveConferenceNow?.()
+    if (hangup) this.hangupNow('NORMAL_CLEARING')
+  }
+
+  /** Write open files up to now (before a change of what this channel hears). */
+  flushNow(): void {
+    this.flushRecordings()
+  }
+
+  private async untilBroken(music: boolean): Promise<string | void> {
+    this.markAnswered()
+    if (music) this.setPrompting(+1)
+    const ctl: { finish?: () => void } = {}
+    this.breakCurrent = () => ctl.finish?.()
+    try {
+      await this.wait(24 * 3600 * 1000, undefined, ctl)
+    } finally {
+      this.breakCurrent = undefined
+      if (music) this.setPrompting(-1)
+    }
+    return music ? 'FILE PLAYED' : undefined
+  }
+
+  /**
+   * `intercept <uuid>`: bridge this channel to a live channel (a parked leg); that
+   * channel's own partner, if any, is hung up (pickup semantics). Returns when the
+   * bridge ends like `bridge` does.
+   */
+  private async intercept(arg: string): Promise<void> {
+    const uuid = arg.replace(/^-bleg\s+/, '').trim()
+    const leg = this.sim.liveLeg(uuid)
+    if (!leg || leg.state === 'ringing') return
+    leg.leaveForPickup()
+    this.markAnswered()
+    const start = this.flushRecordings()
+    this.bridgedTo = { uuid, dest: leg.endpoint.split('/').pop() ?? leg.endpoint }
+    this.bLegVars = leg.vars
+    this.interceptedLeg = leg
+    this.bLegFate = 'hangup'
+    leg.state = 'bridged'
+    leg.peer = this
+    this.bridgeStartMs = start
+    this.vars.set('bridge_uuid', uuid)
+    this.vars.set('last_bridge_to', uuid)
+    this.emitEvent('CHANNEL_BRIDGE', [
+      ['Bridge-A-Unique-ID', this.uuid],
+      ['Bridge-B-Unique-ID', uuid],
+    ])
+    let bCause = 'NORMAL_CLEARING'
+    const ctl: { finish?: () => void } = {}
+    this.endBLeg = (cause) => {
+      bCause = cause
+      ctl.finish?.()
+    }
+    const unbridge = () => {
+      const end = this.flushRecordings()
+      for (const r of this.active.filter((x) => x.leg === 'b')) this.finishRecording(r, 'unbridge')
+      this.endBLeg = undefined
+      this.bridgeStartMs = undefined
+      this.bridgedSpans.push([start, end])
+      this.emitEvent('CHANNEL_UNBRIDGE', [
+        ['Bridge-A-Unique-ID', this.uuid],
+        ['Bridge-B-Unique-ID', uuid],
+      ])
+      this.bridgedTo = undefined
+      this.interceptedLeg = undefined
+    }
+    try {
+      await this.wait(24 * 3600 * 1000, undefined, ctl)
+    } catch (err) {
+      this.vars.set('bridge_hangup_cause', this.hangupCause ?? 'NORMAL_CLEARING')
+      unbridge()
+      leg.partnerLeft()
+      throw err
+    }
+    this.vars.set('bridge_hangup_cause', bCause)
+    unbridge()
+    if (this.bLegFate === 'hangup') {
+      leg.peer = undefined
+      leg.hangup(bCause)
+    }
+  }
+
+  /** The `conference <room>[@profile]` app: a member until kicked, hung up, or the channel hangs up. */
+  private async joinConference(arg: string): Promise<void> {
+    const [name, profile = 'default'] = arg.split(/\s+/)[0].split('@')
+    const conf = this.sim.conferenceNamed(name, profile)
+    this.markAnswered()
+    this.flushRecordings()
+    const ctl: { finish?: () => void } = {}
+    this.leaveConferenceNow = () => ctl.finish?.()
+    this.inConference = conf
+    const id = conf.add({ call: this })
+    try {
+      await this.wait(24 * 3600 * 1000, undefined, ctl)
+    } finally {
+      this.leaveConferenceNow = undefined
+      conf.remove(id)
+      this.flushRecordings()
+      this.inConference = undefined
+    }
+  }
+
   /** Which leg of this call `uuid` names, while that leg is alive. */
   legOf(uuid: string): 'a' | 'b' | undefined {
     if (this.hungUp || this.tornDown) return undefined
@@ -1166,12 +1536,25 @@ export class SimCall {
   /** uuid_kill: the A-leg hangs up (the running app is interrupted); the B-leg leaves the bridge. */
   kill(leg: 'a' | 'b', cause: string): void {
     if (leg === 'a') this.hangupNow(cause)
-    else this.endBLeg?.(cause)
+    else {
+      this.bLegFate = 'hangup'
+      this.endBLeg?.(cause)
+    }
   }
 
   /** uuid_transfer: the A-leg leaves the socket application (bridge broken); a B-leg just leaves the bridge. */
-  transferLeg(leg: 'a' | 'b' | 'both', _dest: string): void {
-    if (leg === 'b') return this.endBLeg?.('NORMAL_CLEARING')
+  transferLeg(leg: 'a' | 'b' | 'both', dest: string): void {
+    if (leg === 'b') {
+      // The B-leg leaves the bridge alive and runs its new destination (park, conference:<room>); A goes on with its socket.
+      if (!this.bridgedTo) return
+      const b = this.interceptedLeg ?? new SimLeg(this.sim, this, this.bridgedTo.uuid, this.bLegVars.get('bridge_channel') ?? this.bridgedTo.dest, this.bLegVars)
+      this.bLegFate = 'detached'
+      b.peer = undefined
+      this.sim.legs.set(b.uuid, b)
+      this.endBLeg?.('NORMAL_CLEARING')
+      b.transferTo(dest)
+      return
+    }
     if (this.hungUp || this.leaving) return
     this.leaving = true
     this.queue = []
@@ -1262,7 +1645,8 @@ export class SimCall {
     if (r.masked) return r.writer.append(toFrame, null, null)
     const talks = this.script.callerTalks?.map(([a, b]): Span => [(a - r.startMs) * 8, (b - r.startMs) * 8])
     if (r.leg === 'b') return r.writer.append(toFrame, 'agent', 'caller', talks)
-    r.writer.append(toFrame, 'caller', this.bridgedTo ? 'agent' : this.prompting > 0 ? 'prompt' : null, talks)
+    const others = this.bridgedTo || (this.inConference && this.inConference.size > 1)
+    r.writer.append(toFrame, 'caller', others ? 'agent' : this.prompting > 0 ? 'prompt' : null, talks)
   }
 
   private stopAllRecordings(by: RecordingResult['stoppedBy']): void {
@@ -1315,5 +1699,404 @@ export class SimCall {
       bridged,
       stoppedBy: by,
     })
+  }
+}
+
+// ---- channels outside any socket, and conference rooms ----------------------------------
+
+interface LegRecording {
+  path: string
+  stereo: boolean
+  minSec: number
+  startMs: number
+  writer: WavStreamWriter
+}
+
+/**
+ * A channel no socket controls: a leg originated with `bgapi originate … &park()` (or
+ * `&conference(<room>)`), or a B-leg moved out of its bridge (uuid_transfer, uuid_bridge).
+ * Like FreeSWITCH it can be parked, bridged to another such channel (uuid_bridge), picked
+ * up by a call (`intercept`), be a conference member, be recorded (`uuid_record`, agent
+ * left, the other party right), and hang up (uuid_kill, its script's hangupAfterMs).
+ * When its partner leaves a bridge it parks if park_after_bridge=true, else hangs up.
+ * Its events reach no socket (myevents sockets see only their own channel's events).
+ */
+export class SimLeg {
+  state: 'ringing' | 'parked' | 'bridged' | 'conference' | 'hungup' = 'ringing'
+  peer: SimLeg | SimCall | undefined
+  held = false
+  hangupCause: string | undefined
+  private conference: { room: SimConference; memberId: number } | undefined
+  private readonly active: LegRecording[] = []
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private flushTimer: NodeJS.Timeout | undefined
+  private ringing: { timer: NodeJS.Timeout; settle: (killedBy?: string) => void } | undefined
+
+  constructor(
+    readonly sim: FsSimulator,
+    /** The call whose script times this leg (its bridgeTargets) and whose clock its recordings use. */
+    readonly owner: SimCall,
+    readonly uuid: string,
+    readonly endpoint: string,
+    readonly vars: Map<string, string>,
+  ) {
+    vars.set('uuid', uuid)
+  }
+
+  get alive(): boolean {
+    return this.state !== 'hungup'
+  }
+
+  get inConference(): SimConference | undefined {
+    return this.conference?.room
+  }
+
+  after(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t)
+      fn()
+    }, ms * this.sim.opts.timeScale)
+    t.unref()
+    this.timers.add(t)
+  }
+
+  /** Ringing until `settle` (answered or failed after `ms`, or killed earlier). */
+  ring(ms: number, settle: (killedBy?: string) => void): void {
+    const timer = setTimeout(() => {
+      this.ringing = undefined
+      settle()
+    }, ms * this.sim.opts.timeScale)
+    timer.unref()
+    this.ringing = { timer, settle }
+  }
+
+  answer(): void {
+    this.state = 'parked'
+    this.vars.set('endpoint_disposition', 'ANSWER')
+  }
+
+  park(): void {
+    this.state = 'parked'
+  }
+
+  /** uuid_kill, the far end hanging up, or FreeSWITCH ending it. */
+  hangup(cause: string): void {
+    if (!this.alive) return
+    if (this.ringing) {
+      clearTimeout(this.ringing.timer)
+      const r = this.ringing
+      this.ringing = undefined
+      return r.settle(cause)
+    }
+    this.flush()
+    this.leaveConference()
+    for (const r of [...this.active]) this.finishRecording(r, 'hangup')
+    const p = this.peer
+    this.peer = undefined
+    this.gone(cause)
+    if (p instanceof SimLeg) p.partnerLeft()
+    else if (p) p.kill('b', cause)
+  }
+
+  /** The channel no longer exists (hung up, or never answered). */
+  gone(cause: string): void {
+    this.state = 'hungup'
+    this.hangupCause = cause
+    this.vars.set('hangup_cause', cause)
+    this.sim.legs.delete(this.uuid)
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+  }
+
+  /** Its partner left the bridge: park_after_bridge=true parks it, otherwise it hangs up (FreeSWITCH's default). */
+  partnerLeft(): void {
+    if (!this.alive) return
+    this.flush()
+    this.peer = undefined
+    if (this.state !== 'bridged') return
+    if (this.vars.get('park_after_bridge') === 'true') this.state = 'parked'
+    else this.hangup('NORMAL_CLEARING')
+  }
+
+  /** uuid_bridge: both leave what they were doing and talk to each other. */
+  bridgeWith(other: SimLeg): void {
+    for (const x of [this, other]) {
+      x.flush()
+      x.leaveConference()
+      const p = x.peer
+      x.peer = undefined
+      if (p instanceof SimLeg && p !== this && p !== other) p.partnerLeft()
+    }
+    this.peer = other
+    other.peer = this
+    this.state = other.state = 'bridged'
+  }
+
+  /** Picked up by a call (`intercept`): its current partner is hung up, it leaves any conference. */
+  leaveForPickup(): void {
+    this.flush()
+    this.leaveConference()
+    const p = this.peer
+    this.peer = undefined
+    if (p instanceof SimLeg) p.hangup('PICKED_OFF')
+  }
+
+  /** uuid_transfer to `park` or `conference:<room>[@profile]` (inline dialplan). */
+  transferTo(dest: string): void {
+    this.flush()
+    this.leaveConference()
+    const p = this.peer
+    this.peer = undefined
+    if (p instanceof SimLeg) p.partnerLeft()
+    if (dest.startsWith('conference:')) this.joinConference(dest.slice('conference:'.length))
+    else this.state = 'parked'
+  }
+
+  joinConference(spec: string): void {
+    const [name, profile = 'default'] = spec.split('@')
+    const room = this.sim.conferenceNamed(name, profile)
+    this.flush()
+    this.state = 'conference'
+    this.conference = { room, memberId: room.add({ leg: this }) }
+  }
+
+  private leaveConference(): void {
+    const c = this.conference
+    if (!c) return
+    this.conference = undefined
+    c.room.remove(c.memberId)
+    if (this.state === 'conference') this.state = 'parked'
+  }
+
+  /** uuid_* commands aimed at this channel, with FreeSWITCH's answers. */
+  api(cmd: string, args: string): { body: string; after?: () => void } {
+    switch (cmd) {
+      case 'uuid_record': {
+        const [, action = '', path = '', limit, vars] = separate(args, 5)
+        if (!path) return { body: '-USAGE: <uuid> [start|stop|mask|unmask] <path> [<limit>] [<recording_vars>]\n' }
+        if (action === 'start') return { body: this.startRecording(path, Number(limit) || 0, parseVarBlock(vars)) ? '+OK Success\n' : '-ERR Cannot record session!\n' }
+        if (action === 'stop') {
+          const stopping = this.active.filter((r) => path === 'all' || r.path === path)
+          for (const r of stopping) this.finishRecording(r, 'stop')
+          return { body: stopping.length ? '+OK Success\n' : '-ERR Cannot stop record session!\n' }
+        }
+        return { body: '-ERR Cannot mask recording session!\n' }
+      }
+      case 'uuid_setvar': {
+        const [, name, value] = separate(args, 3)
+        if (!name) return { body: '-USAGE: <uuid> <var> [value]\n' }
+        if (value === undefined || value === '') this.vars.delete(name)
+        else this.vars.set(name, value)
+        return { body: '+OK\n' }
+      }
+      case 'uuid_getvar': {
+        const [, name] = separate(args, 2)
+        if (!name) return { body: '-USAGE: <uuid> <var>\n' }
+        return { body: this.vars.get(name) ?? '_undef_' }
+      }
+      case 'uuid_kill': {
+        const [, cause] = separate(args, 2)
+        return { body: '+OK\n', after: () => this.hangup(cause || 'NORMAL_CLEARING') }
+      }
+      case 'uuid_transfer': {
+        const a = separate(args, 5)
+        const dest = a[1] === '-bleg' || a[1] === '-both' ? a[2] : a[1]
+        if (!dest) return { body: '-USAGE: <uuid> [-bleg|-both] <dest-exten> [<dialplan>] [<context>]\n' }
+        return { body: '+OK\n', after: () => this.transferTo(dest) }
+      }
+      default:
+        return { body: '+OK\n' }
+    }
+  }
+
+  private startRecording(path: string, limitSec: number, o: Record<string, string>): boolean {
+    if (this.state === 'ringing' || this.active.some((r) => r.path === path)) return false
+    const get = (k: string) => o[k] ?? this.vars.get(k)
+    const stereo = (get('RECORD_STEREO') ?? 'false') === 'true'
+    let writer: WavStreamWriter
+    try {
+      writer = new WavStreamWriter(path, stereo)
+    } catch {
+      return false
+    }
+    const r: LegRecording = { path, stereo, minSec: Number(get('RECORD_MIN_SEC') ?? 3), startMs: this.owner.now(), writer }
+    this.active.push(r)
+    if (limitSec > 0) this.after(limitSec * 1000, () => this.active.includes(r) && this.finishRecording(r, 'limit'))
+    this.flushTimer ??= setInterval(() => this.flush(), FLUSH_EVERY_MS)
+    this.flushTimer.unref()
+    return true
+  }
+
+  /** Write open files up to now: this channel left, what it hears right (nothing while held or alone). */
+  flush(): void {
+    const nowMs = this.owner.now()
+    const right: Voice = this.held ? null
+      : this.peer instanceof SimCall ? 'caller'
+      : this.peer ? 'agent'
+      : this.conference && this.conference.room.size > 1 ? (this.conference.room.hasCall ? 'caller' : 'agent')
+      : null
+    for (const r of this.active) r.writer.append(Math.floor((nowMs - r.startMs) * 8), 'agent', right)
+  }
+
+  private finishRecording(r: LegRecording, by: RecordingResult['stoppedBy']): void {
+    const endMs = this.owner.now()
+    this.flush()
+    this.active.splice(this.active.indexOf(r), 1)
+    if (this.active.length === 0 && this.flushTimer) {
+      clearInterval(this.flushTimer)
+      this.flushTimer = undefined
+    }
+    const durationMs = Math.max(0, endMs - r.startMs)
+    const keep = durationMs >= r.minSec * 1000
+    const samples = r.writer.frames
+    let fileSize = 44 + samples * r.writer.channels * 2
+    if (keep) fileSize = r.writer.close()
+    else r.writer.discard()
+    this.vars.set('record_ms', String(Math.round(durationMs)))
+    this.vars.set('record_file_size', String(fileSize))
+    this.owner.recordings.push({
+      path: r.path, stereo: r.stereo, ms: Math.round(durationMs), samples, fileSize, written: keep, via: 'uuid_record', leg: 'b',
+      uuid: this.uuid, startMs: r.startMs, endMs, masked: [], bridged: [], stoppedBy: by,
+    })
+  }
+
+  /** The simulator is shut down: close files, stop timers, forget the channel. */
+  dispose(): void {
+    if (this.ringing) clearTimeout(this.ringing.timer)
+    this.ringing = undefined
+    for (const r of [...this.active]) this.finishRecording(r, 'hangup')
+    this.leaveConference()
+    this.gone('SYSTEM_SHUTDOWN')
+  }
+}
+
+/**
+ * A mod_conference room: members (a socket's own channel through the `conference` app,
+ * or legs sent there by uuid_transfer/originate), `list`, `record <path>` (one mono file
+ * of the mix, closed by `norecord` or when the last member leaves — the room is then
+ * destroyed), `kick`/`hup`. conference::maintenance add-member/del-member go to the
+ * member's own socket.
+ */
+export class SimConference {
+  readonly uuid = randomUUID()
+  private readonly members: Array<{ id: number; call?: SimCall; leg?: SimLeg }> = []
+  private nextId = 1
+  private readonly t0 = performance.now()
+  private readonly recs: Array<{ path: string; startMs: number; writer: WavStreamWriter }> = []
+  private flushTimer: NodeJS.Timeout | undefined
+
+  constructor(
+    private readonly sim: FsSimulator,
+    readonly name: string,
+    readonly profile: string,
+  ) {}
+
+  get size(): number {
+    return this.members.length
+  }
+
+  get hasCall(): boolean {
+    return this.members.some((m) => m.call)
+  }
+
+  private now(): number {
+    return (performance.now() - this.t0) / this.sim.opts.timeScale
+  }
+
+  add(m: { call?: SimCall; leg?: SimLeg }): number {
+    this.touch()
+    const id = this.nextId++
+    this.members.push({ id, ...m })
+    m.call?.conferenceEvent(this, 'add-member', id)
+    return id
+  }
+
+  remove(id: number): void {
+    const i = this.members.findIndex((m) => m.id === id)
+    if (i < 0) return
+    this.touch()
+    const [m] = this.members.splice(i, 1)
+    m.call?.conferenceEvent(this, 'del-member', id)
+    this.touch()
+    if (this.members.length === 0) this.destroy()
+  }
+
+  memberIds(which: string): number[] {
+    return which === 'all' ? this.members.map((m) => m.id) : this.members.filter((m) => String(m.id) === which).map((m) => m.id)
+  }
+
+  /** kick: the member leaves (a leg then hangs up: nothing follows in its dialplan); hup: the member hangs up. */
+  end(id: number, how: 'kick' | 'hup'): void {
+    const m = this.members.find((x) => x.id === id)
+    if (!m) return
+    if (m.call) m.call.leaveConference(how === 'hup')
+    else m.leg?.hangup('NORMAL_CLEARING')
+  }
+
+  /** `<id>;<channel>;<uuid>;<cid name>;<cid number>;<flags>;<vol in>;<vol out>;<energy>` per member. */
+  list(): string {
+    return this.members.map((m) => {
+      const uuid = m.call?.uuid ?? m.leg!.uuid
+      const channel = m.call?.vars.get('channel_name') ?? m.leg!.endpoint
+      const cid = m.call?.script.callerIdNumber ?? m.leg!.endpoint.split('/').pop() ?? ''
+      return `${m.id};${channel};${uuid};${cid};${cid};hear|speak;0;0;300\n`
+    }).join('')
+  }
+
+  record(path: string): boolean {
+    if (this.recs.some((r) => r.path === path)) return false
+    try {
+      this.recs.push({ path, startMs: this.now(), writer: new WavStreamWriter(path, false) })
+    } catch {
+      return false
+    }
+    this.flushTimer ??= setInterval(() => this.flush(), FLUSH_EVERY_MS)
+    this.flushTimer.unref()
+    return true
+  }
+
+  norecord(path: string): number {
+    const stopping = this.recs.filter((r) => path === 'all' || r.path === path)
+    this.flush()
+    for (const r of stopping) this.closeRecording(r, 'stop')
+    return stopping.length
+  }
+
+  /** Members' files and the room's files written up to now (before anyone joins or leaves). */
+  private touch(): void {
+    this.flush()
+    for (const m of this.members) {
+      m.call?.flushNow()
+      m.leg?.flush()
+    }
+  }
+
+  private flush(): void {
+    const nowMs = this.now()
+    const left: Voice = this.hasCall ? 'caller' : this.members.length ? 'agent' : null
+    const right: Voice = this.members.length > 1 ? 'agent' : null
+    for (const r of this.recs) r.writer.append(Math.floor((nowMs - r.startMs) * 8), left, right)
+  }
+
+  private closeRecording(r: { path: string; startMs: number; writer: WavStreamWriter }, by: RecordingResult['stoppedBy']): void {
+    this.recs.splice(this.recs.indexOf(r), 1)
+    const endMs = this.now()
+    const samples = r.writer.frames
+    const fileSize = r.writer.close()
+    this.sim.conferenceRecordings.push({
+      path: r.path, stereo: false, ms: Math.round(endMs - r.startMs), samples, fileSize, written: true, via: 'uuid_record', leg: 'a',
+      uuid: this.uuid, startMs: r.startMs, endMs, masked: [], bridged: [], stoppedBy: by,
+    })
+    if (this.recs.length === 0 && this.flushTimer) {
+      clearInterval(this.flushTimer)
+      this.flushTimer = undefined
+    }
+  }
+
+  /** The last member left (or the simulator stops): the room and its recordings end. */
+  destroy(): void {
+    this.flush()
+    for (const r of [...this.recs]) this.closeRecording(r, 'hangup')
+    if (this.sim.conferences.get(this.name) === this) this.sim.conferences.delete(this.name)
   }
 }

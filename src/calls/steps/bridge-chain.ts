@@ -5,6 +5,7 @@ import { startConversationRecording, stopConversationRecording } from './record.
 import type { DirectTarget } from '../../routing/types.ts'
 import type { EslEvent } from '../../esl/event.ts'
 import type { BridgeResult } from '../../esl/call-channel.ts'
+import { followTransfers, takenOver } from '../transfer-flow.ts'
 
 export interface BridgeChainResult { answeredBy: string | null; tried: number }
 
@@ -77,6 +78,11 @@ export async function bridgeChain(ctx: CallContext, targets: readonly DirectTarg
     const answeredAt: Date = bridgedAt ?? legStarted
     state.agentId = employee.id
     if (!state.connectedAt) { state.connectedAt = answeredAt; state.connectedFsUs = bridgedFsUs }
+    // A consultation or a conference took the agent's leg out of the bridge: the call goes on with them (transfer-flow.ts).
+    if (takenOver(ctx, legUuid)) {
+      await followTransfers(ctx, { employeeId: employee.id, legUuid, endpoint, role: target.role, startedAt: legStarted, answeredAt, wrapUpSec: opts.wrapUpSec })
+      return { answeredBy: employee.id, tried }
+    }
     await deps.cdr.leg({ uuid: legUuid, callUuid: state.uuid, party: target.role, endpoint, employeeId: employee.id, startedAt: legStarted, answeredAt, endedAt: new Date(), hangupCause: result.hangupCause ?? 'NORMAL_CLEARING' })
     await afterCallWork(ctx, employee.id, opts.wrapUpSec)
     return { answeredBy: employee.id, tried }

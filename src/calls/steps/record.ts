@@ -43,6 +43,49 @@ export async function stopConversationRecording(ctx: CallContext): Promise<void>
 }
 
 /**
+ * A consultation between the agent and a colleague while the caller is on hold: its own
+ * stereo file (the agent's leg left, the colleague right), recorded on the agent's leg
+ * through this call's socket (`uuid_record <agent leg> start`), linked to `legUuid`.
+ */
+export async function startLegRecording(ctx: CallContext, recordOnUuid: string, legUuid: string, agentId: string): Promise<string | null> {
+  if (!mayRecord(ctx)) return null
+  const { recordingId, wavPath } = await openSpoolEntry(ctx, legUuid, agentId)
+  try {
+    await ctx.channel.recordLeg(wavPath, { uuid: recordOnUuid, stereo: ctx.deps.config().recording.stereo, minSec: 0 })
+  } catch (err) {
+    ctx.log.error({ err, recording_id: recordingId, leg_uuid: recordOnUuid }, 'could not start the leg recording')
+    return null
+  }
+  ctx.state.recordingIds.push(recordingId)
+  return wavPath
+}
+
+/** A conference room's own file: mod_conference's mix of every member (mono), `conference <room> record <path>`. */
+export async function startConferenceRecording(ctx: CallContext, room: string, legUuid: string, agentId: string): Promise<string | null> {
+  if (!mayRecord(ctx)) return null
+  const { recordingId, wavPath } = await openSpoolEntry(ctx, legUuid, agentId, false)
+  try {
+    await ctx.channel.api(`conference ${room} record ${wavPath}`)
+  } catch (err) {
+    ctx.log.error({ err, recording_id: recordingId, room }, 'could not start the conference recording')
+    return null
+  }
+  ctx.state.recordingIds.push(recordingId)
+  return wavPath
+}
+
+/** The caller was on hold (music) from `fromMs` to `toMs`: marked in the caller-leg file, for QA. */
+export async function markHoldSpan(ctx: CallContext, fromMs: number, toMs: number): Promise<void> {
+  for (const id of ctx.state.recordingIds) {
+    const sidecar = await ctx.deps.spool.read(id).catch(() => null)
+    if (!sidecar || sidecar.legUuid !== ctx.state.uuid) continue
+    const t0 = Date.parse(sidecar.startedAt)
+    await ctx.deps.spool.update(id, { holdSpans: [...(sidecar.holdSpans ?? []), { startMs: Math.max(0, fromMs - t0), endMs: Math.max(0, toMs - t0) }] })
+      .catch((err) => ctx.log.warn({ err, recording_id: id }, 'could not mark the hold span'))
+  }
+}
+
+/**
  * Pause (for card data, PCI) masks every file of this call at once, so caller and agent
  * are silenced together; the span is written into each sidecar for the QA console.
  */
@@ -83,13 +126,13 @@ function mayRecord(ctx: CallContext): boolean {
 }
 
 /** The sidecar goes to the spool before FreeSWITCH writes a byte, so no file is ever unattributable. */
-async function openSpoolEntry(ctx: CallContext, legUuid: string, agentId: string | null): Promise<{ recordingId: string; wavPath: string }> {
+async function openSpoolEntry(ctx: CallContext, legUuid: string, agentId: string | null, stereo?: boolean): Promise<{ recordingId: string; wavPath: string }> {
   const { deps, state } = ctx
   const recordingId = randomUUID()
   const wavPath = await deps.spool.open({
     recordingId, callUuid: state.uuid, legUuid, direction: state.direction,
     caller: state.caller, callee: state.did, did: state.did, clientId: state.clientId, agentId,
-    queueId: state.queueId, segment: state.segment, stereo: deps.config().recording.stereo, startedAt: new Date().toISOString(), stoppedAt: null, pausedSpans: [],
+    queueId: state.queueId, segment: state.segment, stereo: stereo ?? deps.config().recording.stereo, startedAt: new Date().toISOString(), stoppedAt: null, pausedSpans: [],
   })
   return { recordingId, wavPath }
 }

@@ -15,8 +15,13 @@ const CallSummary = {
     clientId: { type: ['string', 'null'] }, agentId: { type: ['string', 'null'] }, queueId: { type: ['string', 'null'] },
     answeredAt: { type: ['string', 'null'] }, connectedAt: { type: ['string', 'null'] }, recordingPaused: { type: 'boolean' },
     recordings: { type: 'integer' }, ivrPath: { type: 'array', items: { type: 'object', additionalProperties: true } },
+    consult: { type: ['object', 'null'], properties: { colleagueId: { type: 'string' }, phase: { type: 'string' } } },
+    conference: { type: ['object', 'null'], properties: { room: { type: 'string' }, colleagueId: { type: 'string' }, phase: { type: 'string' } } },
   },
 } as const
+
+const EmployeeBody = { type: 'object', additionalProperties: false, required: ['employeeId'], properties: { employeeId: { type: 'string', minLength: 1, maxLength: 100 } } } as const
+const Accepted = { 202: { type: 'object', properties: { accepted: { type: 'boolean' }, call: CallSummary } } } as const
 
 /**
  * Live call control on this node: the calls in progress, and pause/resume of a call's
@@ -42,6 +47,49 @@ export function callsRoutes(deps: { calls: CallService }) {
       const session = ownCall(req, deps.calls.session(req.params.uuid), req.params.uuid)
       await session.requestTransfer(req.body.employeeId, req.principal?.userId ?? null)
       req.log.info({ call_uuid: req.params.uuid, to: req.body.employeeId, by: req.principal?.userId }, 'transfer requested')
+      return reply.code(202).send({ accepted: true, call: session.summary() })
+    })
+
+    // Attended transfer (seed 004): consult a colleague with the caller on hold, then hand over or go back.
+    app.post('/api/calls/:uuid/consult', {
+      config: { roles: ['agent', 'supervisor', 'admin'] },
+      schema: {
+        tags: ['calls'], summary: 'Attended transfer: hold the caller and ring a ready colleague for the agent (consultation recorded on its own)',
+        params: CallParams, body: EmployeeBody, response: Accepted,
+      },
+    }, async (req: FastifyRequest<{ Params: { uuid: string }; Body: { employeeId: string } }>, reply) => {
+      const session = ownCall(req, deps.calls.session(req.params.uuid), req.params.uuid)
+      await session.requestConsult(req.body.employeeId, req.principal?.userId ?? null)
+      req.log.info({ call_uuid: req.params.uuid, to: req.body.employeeId, by: req.principal?.userId }, 'consultation requested')
+      return reply.code(202).send({ accepted: true, call: session.summary() })
+    })
+
+    for (const decision of ['complete', 'cancel'] as const) {
+      app.post(`/api/calls/:uuid/consult/${decision}`, {
+        config: { roles: ['agent', 'supervisor', 'admin'] },
+        schema: {
+          tags: ['calls'],
+          summary: decision === 'complete' ? 'Attended transfer: connect the caller to the consulted colleague (the agent leaves)' : 'Attended transfer: end the consultation, the caller back to the agent',
+          params: CallParams, response: Accepted,
+        },
+      }, async (req: FastifyRequest<{ Params: { uuid: string } }>, reply) => {
+        const session = ownCall(req, deps.calls.session(req.params.uuid), req.params.uuid)
+        session.decideConsult(decision)
+        req.log.info({ call_uuid: req.params.uuid, decision, by: req.principal?.userId }, 'consultation decided')
+        return reply.code(202).send({ accepted: true, call: session.summary() })
+      })
+    }
+
+    app.post('/api/calls/:uuid/conference', {
+      config: { roles: ['agent', 'supervisor', 'admin'] },
+      schema: {
+        tags: ['calls'], summary: 'Three-way conference: caller, agent and a ready colleague in one room, recorded as one file',
+        params: CallParams, body: EmployeeBody, response: Accepted,
+      },
+    }, async (req: FastifyRequest<{ Params: { uuid: string }; Body: { employeeId: string } }>, reply) => {
+      const session = ownCall(req, deps.calls.session(req.params.uuid), req.params.uuid)
+      await session.requestConference(req.body.employeeId, req.principal?.userId ?? null)
+      req.log.info({ call_uuid: req.params.uuid, with: req.body.employeeId, by: req.principal?.userId }, 'conference requested')
       return reply.code(202).send({ accepted: true, call: session.summary() })
     })
 
