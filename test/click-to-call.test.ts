@@ -27,13 +27,14 @@ await db.pool.query(`INSERT INTO client_phones (phone, client_id) VALUES ('+7383
 
 // Script ms at 1/10 speed: the employee picks up after 0.5 s, the client after 1 s and talks 20 s.
 const fs = new FsSimulator({ port: 0, timeScale: 0.1 })
-const fsInbound = new InboundSimulator({
+const fsOptions = {
   originate: {
     fs,
     targets: { 'user/1001': { answerAfterMs: 500 }, 'user/1002': { noAnswer: true } },
-    script: () => ({ bridgeTargets: { [TRUNK_NSK]: { answerAfterMs: 1000, hangupAfterMs: 20_000 } } }),
+    script: () => ({ bridgeTargets: { [TRUNK_NSK]: { answerAfterMs: 1000, hangupAfterMs: 20_000 }, 'sofia/gateway/trunk/+73832999999': { busy: true, ringMs: 300 } } }),
   },
-})
+}
+let fsInbound = new InboundSimulator(fsOptions)
 const fsPort = await fsInbound.listen()
 t.teardown(() => fsInbound.close())
 
@@ -161,6 +162,35 @@ t.test('another agent may not follow my call', async (t) => {
   const peek = await fetch(`${sb.httpUrl}/api/calls/${callUuid}/events`, { headers: { authorization: `Bearer ${tokens.boris}` } })
   t.equal(peek.status, 403)
   await progress(tokens.anna, callUuid)
+  await waitFor('presence back to ready', async () => sb.presence.get('mgr-1') === 'ready')
+})
+
+t.test('the client is busy: failed with USER_BUSY, an outbound attempt that is not counted', async (t) => {
+  const res = await post(tokens.anna, { to: '+7 383 299-99-99' })
+  const { callUuid } = await res.json() as { callUuid: string }
+  const stages = await progress(tokens.anna, callUuid)
+  t.same(stages.map((s) => [s.stage, s.cause ?? null]), [['originating', null], ['employee_answered', null], ['client_ringing', null], ['failed', 'USER_BUSY']])
+  const cdr = await waitFor('CDR', async () => (await sb.pool.query('SELECT * FROM calls WHERE uuid = $1 AND ended_at IS NOT NULL', [callUuid])).rows[0])
+  t.match(cdr, { direction: 'outbound', agent_id: 'mgr-1', outcome: 'busy', counted: false })
+  await waitFor('presence back to ready', async () => sb.presence.get('mgr-1') === 'ready')
+})
+
+t.test('FreeSWITCH restarts: 503 while the inbound socket is down, working again once it reconnects', async (t) => {
+  await fsInbound.close()
+  await waitFor('disconnected', async () => sb.inbound?.connected === false)
+  const down = await post(tokens.anna, { to: '+73832123456' })
+  t.equal(down.status, 503)
+  t.match(((await down.json()) as { detail: string }).detail, /not connected/)
+  const ready = await fetch(`${sb.httpUrl}/ready`)
+  t.equal(ready.status, 503, '/ready fails while a configured inbound socket is down')
+  t.equal(sb.presence.get('mgr-1'), 'ready', 'a refused request leaves the state alone')
+  fsInbound = new InboundSimulator(fsOptions)
+  await fsInbound.listen(fsPort)
+  await waitFor('reconnected', async () => sb.inbound?.connected, 20_000)
+  const res = await post(tokens.anna, { to: '+73832123456' })
+  t.equal(res.status, 202)
+  const { callUuid } = await res.json() as { callUuid: string }
+  t.equal((await progress(tokens.anna, callUuid)).at(-1)?.stage, 'ended')
   await waitFor('presence back to ready', async () => sb.presence.get('mgr-1') === 'ready')
 })
 
