@@ -273,3 +273,15 @@ t.test('a host name that resolves to a forbidden address is refused when connect
   t.equal(gone.ok, false)
   t.match(gone.error, /ECONNREFUSED/, 'connection errors are failures too')
 })
+
+t.test('an event emitted while Postgres is down is written once it is back, then delivered', async (t) => {
+  const call = randomUUID()
+  await db.stopServer()
+  events.emit('call.started', { ...base(call), decision: 'queue', reasons: [], sourceTag: null })
+  await new Promise((r) => setTimeout(r, 1_000))
+  await db.restart()
+  await wh.outbox.flush()
+  const d = await waitFor('delivered after the outage', async () => { const x = await deliveryOf('call.started', call).catch(() => undefined); return x?.state === 'delivered' && x }, 20_000)
+  t.equal(d.attempts, 1)
+  t.ok(rx.requests.some((r) => r.headers['x-switchboard-delivery'] === d.id))
+})

@@ -12,9 +12,9 @@ import { consoleLinks } from './links.ts'
  * Postgres, and one delivery row per enabled endpoint that wants it, in one statement.
  * Delivery happens later, in DeliveryWorker, on whichever node claims it first.
  *
- * If Postgres is unreachable at that moment the event is logged and lost for webhooks
- * (the call's own CDR has its own retry queue); inserts in flight are bounded so a slow
- * database cannot grow this node's memory without limit.
+ * If Postgres is unreachable the insert is retried for about 15 s, then the event is
+ * logged and lost for webhooks (the call's own CDR has its own retry queue); inserts in
+ * flight are bounded so a slow database cannot grow this node's memory without limit.
  */
 export interface EventData {
   call?: Record<string, unknown> | null
@@ -33,16 +33,20 @@ export interface OutboxDeps {
   /** told after deliveries were written (wakes this node's worker at once) */
   onEnqueued?: () => void
   maxInFlight?: number
+  /** waits between insert attempts while Postgres is unreachable */
+  retryDelaysMs?: number[]
 }
 
 export class WebhookOutbox {
   private readonly inFlight = new Set<Promise<unknown>>()
   private offs: Array<() => void> = []
+  private stopped = false
   dropped = 0
 
   constructor(private readonly deps: OutboxDeps) {}
 
   start(): void {
+    this.stopped = false
     for (const name of WEBHOOK_EVENTS) {
       this.offs.push(this.deps.events.on(name, (payload) => this.accept(name, payload)))
     }
@@ -52,6 +56,7 @@ export class WebhookOutbox {
   async stop(timeoutMs = 5_000): Promise<void> {
     for (const off of this.offs) off()
     this.offs = []
+    this.stopped = true
     await Promise.race([this.flush(), new Promise((r) => setTimeout(r, timeoutMs).unref())])
   }
 
@@ -67,10 +72,29 @@ export class WebhookOutbox {
       this.deps.log.error({ event: name, in_flight: this.inFlight.size }, 'webhook outbox saturated (Postgres slow or down?): event not queued')
       return
     }
-    const p = this.record(name, payload).catch((err: unknown) => {
-      this.deps.log.error({ err, event: name, payload }, 'webhook event could not be written to the outbox')
-    }).finally(() => this.inFlight.delete(p))
+    const p = this.recordWithRetry(name, payload).finally(() => this.inFlight.delete(p))
     this.inFlight.add(p)
+  }
+
+  /**
+   * A short Postgres outage (failover, restart) must not lose the event: the insert is
+   * retried with backoff (0.5 s … 8 s, about 15 s in all) before it is given up and logged.
+   */
+  private async recordWithRetry<K extends WebhookEventName>(name: K, payload: SwitchboardEvents[K]): Promise<void> {
+    const delays = this.deps.retryDelaysMs ?? [500, 1_000, 2_000, 4_000, 8_000]
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.record(name, payload)
+        return
+      } catch (err) {
+        if (attempt >= delays.length || this.stopped) {
+          this.deps.log.error({ err, event: name, payload }, 'webhook event could not be written to the outbox')
+          return
+        }
+        if (attempt === 0) this.deps.log.warn({ err, event: name }, 'webhook event not written yet (Postgres?); retrying')
+        await new Promise((r) => setTimeout(r, delays[attempt]).unref())
+      }
+    }
   }
 
   /** Endpoints this event goes to, under the config in force now. */

@@ -1,4 +1,4 @@
-import { Counter, type Registry } from 'prom-client'
+import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Pool } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import type { WebhookEndpointConfig, WebhooksConfig } from '../config/switchboard-file.ts'
@@ -50,6 +50,21 @@ export class DeliveryWorker {
     this.counter = deps.registry
       ? new Counter({ name: 'switchboard_webhook_attempts_total', help: 'Webhook delivery attempts by outcome (delivered, retry, dead)', labelNames: ['outcome'], registers: [deps.registry] })
       : null
+    if (deps.registry) {
+      const pool = deps.pool
+      // shared by all nodes (it is the table): alert on dead > 0 or a growing pending count
+      new Gauge({
+        name: 'switchboard_webhook_deliveries', help: 'Webhook deliveries waiting (pending) and given up (dead), all nodes', labelNames: ['state'], registers: [deps.registry],
+        async collect() {
+          try {
+            const r = await pool.query<{ state: string; n: number }>(`SELECT state, count(*)::int AS n FROM webhook_deliveries WHERE state IN ('pending', 'dead') GROUP BY state`)
+            for (const state of ['pending', 'dead']) this.set({ state }, r.rows.find((x) => x.state === state)?.n ?? 0)
+          } catch {
+            // Postgres unreachable: /metrics still answers (with the last values); /ready reports the outage
+          }
+        },
+      })
+    }
   }
 
   start(): void {
