@@ -15,6 +15,7 @@ import { silentLogger } from '../src/log.ts'
 import { createApiToken } from '../src/http/auth/tokens.ts'
 import { Spool } from '../src/recordings/spool.ts'
 import { spoolRecording, waitFor } from './support/pipeline.ts'
+import { speechLikeSegments } from './support/audio-fixtures.ts'
 import { buildWeb } from '../scripts/build-web.ts'
 
 const ARTIFACTS = path.join(import.meta.dirname, 'artifacts')
@@ -73,10 +74,16 @@ async function run(executablePath: string): Promise<void> {
     { callUuid: call1, clientId: 'c1', agentId: 'a1', queueId: 'sales', caller: '+74951234567', callee: '7101', startedAt: started.toISOString() })
   const rec2 = await spoolRecording(spool, { channels: 2, segments: [[noise(4000), quiet(6000)], [quiet(4000), noise(6000)]] },
     { callUuid: call2, clientId: 'c2', agentId: 'a1', queueId: 'sales', caller: '+78121112233', callee: '7101', startedAt: started.toISOString() })
-  await sb.pipeline.enqueue(rec1.recordingId)
-  await sb.pipeline.enqueue(rec2.recordingId)
-  await waitFor('both recordings stored', async () => (await sb.pool.query(`SELECT count(*)::int AS n FROM recordings WHERE state = 'stored' AND id = ANY($1)`, [[rec1.recordingId, rec2.recordingId]])).rows[0].n === 2, 30_000)
+  // A long internal call stored as WAV by a format policy (3 min, 5.8 MB): a file the browser cannot take in
+  // one read, so seeking far into it must fetch that part with a Range request.
+  const cfg = sb.config.current()
+  sb.config.set({ ...cfg, recording: { ...cfg.recording, formatPolicies: [{ name: 'internal as wav', callKind: 'internal', format: 'wav' }, ...cfg.recording.formatPolicies] } })
+  const rec3 = await spoolRecording(spool, { channels: 2, segments: [speechLikeSegments(180_000, 11), speechLikeSegments(180_000, 12)] },
+    { direction: 'internal', caller: '7101', callee: '7001', agentId: 'a1', startedAt: started.toISOString() })
+  for (const r of [rec1, rec2, rec3]) await sb.pipeline.enqueue(r.recordingId)
+  await waitFor('the recordings stored', async () => (await sb.pool.query(`SELECT count(*)::int AS n FROM recordings WHERE state = 'stored' AND id = ANY($1)`, [[rec1.recordingId, rec2.recordingId, rec3.recordingId]])).rows[0].n === 3, 45_000)
   const recId = rec1.recordingId
+  const longRec = (await sb.pool.query(`SELECT id, codec, bytes FROM recordings WHERE id = $1`, [rec3.recordingId])).rows[0] as { id: string; codec: string; bytes: string }
 
   const tokens = {
     qa: await createApiToken(sb.pool, { id: 'u-qa', name: 'Quinn QA', role: 'qa' }),
@@ -137,8 +144,8 @@ async function run(executablePath: string): Promise<void> {
     t.ok(cookie?.httpOnly && cookie.sameSite === 'Strict', 'HttpOnly SameSite=Strict session cookie set')
     t.equal(await page.locator('nav a', { hasText: 'Live' }).count(), 0, 'no supervisor links for qa')
 
-    await page.locator('[data-testid=results] tbody tr').nth(1).waitFor()
-    t.equal(await page.locator('[data-testid=results] tbody tr').count(), 2, 'both recordings listed')
+    await page.locator('[data-testid=results] tbody tr').nth(2).waitFor()
+    t.equal(await page.locator('[data-testid=results] tbody tr').count(), 3, 'the three recordings listed')
     await page.locator('input[name=clientName]').fill('Acme')
     await page.locator('[data-testid=search-button]').click()
     await page.waitForURL(/clientName=Acme/)
@@ -215,6 +222,32 @@ async function run(executablePath: string): Promise<void> {
     t.equal(forced, 403, 'a hold placed as qa is denied by the API')
     const cookieOnly = await page.evaluate(`fetch('/api/recordings/${recId}/qa', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ score: 1 }) }).then((r) => r.status)`)
     t.equal(cookieOnly, 401, 'the session cookie alone cannot change anything')
+  })
+
+  await t.test('seeking far into a long recording fetches that part with an HTTP Range request', async (t) => {
+    const { context, page } = await newPage()
+    t.teardown(() => context.close())
+    const media: Array<{ range: string | undefined; status: number; contentRange: string | undefined }> = []
+    page.on('response', (res) => {
+      if (res.url().endsWith(`/api/recordings/${longRec.id}/audio`) && res.request().resourceType() === 'media') {
+        media.push({ range: res.request().headers().range, status: res.status(), contentRange: res.headers()['content-range'] })
+      }
+    })
+    await page.goto(`${base}/console/recordings/${longRec.id}`)
+    await signIn(page, tokens.qa)
+    await until(page, 'document.querySelector("audio")?.readyState >= 1', 15_000)
+    t.equal(longRec.codec, 'pcm_s16le', `stored as WAV by the policy (${longRec.bytes} bytes)`)
+    const before = media.length
+    const box = (await page.locator('svg.timeline').boundingBox())!
+    await page.mouse.click(box.x + box.width * 0.9, box.y + box.height / 2) // ~2:42 of 3:00
+    await until(page, 'document.querySelector("audio").currentTime > 150')
+    await page.keyboard.press(' ')
+    await until(page, 'document.querySelector("audio").currentTime > 163 && !document.querySelector("audio").paused', 15_000)
+    t.pass('plays from the clicked position')
+    const seekRequests = media.slice(before).filter((r) => Number(/^bytes=(\d+)-/.exec(r.range ?? '')?.[1] ?? 0) > 1_000_000)
+    t.ok(seekRequests.length > 0, `a Range request from the middle of the file after the click: ${JSON.stringify(media)}`)
+    t.ok(seekRequests.every((r) => r.status === 206 && /^bytes \d+-\d+\/\d+$/.test(r.contentRange ?? '')), 'answered 206 with Content-Range')
+    await page.keyboard.press(' ')
   })
 
   await t.test('legal: deep link, put and lift a hold with reason and case, export bundle, audit trail', async (t) => {
