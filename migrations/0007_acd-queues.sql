@@ -51,12 +51,14 @@ CREATE TABLE acd_offers (
   node         text NOT NULL,
   strategy     text NOT NULL,
   offered_at   timestamptz NOT NULL DEFAULT now(),
+  -- closed in the same transaction that takes the agent out of on_call, so an offer
+  -- always ends before the agent can be offered anything else
   ended_at     timestamptz,
-  outcome      text   -- answered / no_answer / busy / lost_race / caller_left / released
+  outcome      text   -- answered / no_answer / busy / lost_race / caller_left / released / timeout / node_lost
 );
 CREATE INDEX acd_offers_call_idx ON acd_offers (call_uuid);
 CREATE INDEX acd_offers_emp_idx ON acd_offers (employee_id, offered_at);
-CREATE INDEX acd_offers_open_idx ON acd_offers (offer_id) WHERE ended_at IS NULL;
+CREATE INDEX acd_offers_open_idx ON acd_offers (employee_id) WHERE ended_at IS NULL;
 
 CREATE TABLE acd_queue_cursor (
   queue_id       text PRIMARY KEY,

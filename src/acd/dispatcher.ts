@@ -137,7 +137,7 @@ export class Acd {
   async leave(callUuid: string, outcome = 'caller_left'): Promise<void> {
     this.waiters.delete(callUuid)
     await this.deps.pool.query('DELETE FROM queue_calls WHERE call_uuid = $1', [callUuid])
-    await this.deps.pool.query(`UPDATE acd_offers SET ended_at = now(), outcome = $2 WHERE call_uuid = $1 AND ended_at IS NULL`, [callUuid, outcome])
+    await this.deps.pool.query(`UPDATE acd_offers SET ended_at = coalesce(ended_at, clock_timestamp()), outcome = $2 WHERE call_uuid = $1 AND outcome IS NULL`, [callUuid, outcome])
   }
 
   /** The offer did not end in a conversation: back to waiting (place kept), those agents tried. */
@@ -149,7 +149,7 @@ export class Acd {
   }
 
   async offerEnded(offerId: number, employeeId: string, outcome: string): Promise<void> {
-    await this.deps.pool.query('UPDATE acd_offers SET ended_at = now(), outcome = $3 WHERE offer_id = $1 AND employee_id = $2 AND ended_at IS NULL', [offerId, employeeId, outcome])
+    await this.deps.pool.query('UPDATE acd_offers SET ended_at = coalesce(ended_at, clock_timestamp()), outcome = $3 WHERE offer_id = $1 AND employee_id = $2 AND outcome IS NULL', [offerId, employeeId, outcome])
   }
 
   /**
@@ -331,7 +331,8 @@ export class Acd {
           [as.callUuid, offerId, ids])
         if (up.rowCount !== 1) throw new Error(`waiting call ${as.callUuid} changed under the dispatch lock`)
         await c.query(
-          `INSERT INTO acd_offers (offer_id, call_uuid, queue_id, employee_id, node, strategy) SELECT $1, $2, $3, unnest($4::text[]), $5, $6`,
+          // clock_timestamp(), not now(): this transaction may have started before it waited for the lock.
+          `INSERT INTO acd_offers (offer_id, call_uuid, queue_id, employee_id, node, strategy, offered_at) SELECT $1, $2, $3, unnest($4::text[]), $5, $6, clock_timestamp()`,
           [offerId, as.callUuid, as.queueId, ids, node, as.strategy])
         await c.query('SELECT pg_notify($1, $2)', [ACD_CHANNEL, JSON.stringify({ node, callUuid: as.callUuid })])
         made.push({ callUuid: as.callUuid, offerId, employeeIds: ids, queueId: as.queueId, node })

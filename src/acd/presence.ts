@@ -201,6 +201,9 @@ export class PresenceStore {
       [employeeId, state, reason, wrapUpSec ?? null])
     await client.query('UPDATE agent_presence_history SET ended_at = now() WHERE employee_id = $1 AND ended_at IS NULL', [employeeId])
     await client.query('INSERT INTO agent_presence_history (employee_id, state, reason, started_at) VALUES ($1, $2, $3, now())', [employeeId, state, reason])
+    // Leaving on_call ends the agent's ACD offer here, in the same transaction: the offer
+    // log then proves that no agent was ever offered a call while holding another.
+    if (state !== 'on_call') await client.query('UPDATE acd_offers SET ended_at = clock_timestamp() WHERE employee_id = $1 AND ended_at IS NULL', [employeeId])
     await this.notify(client, [{ employeeId, state, reason }])
   }
 

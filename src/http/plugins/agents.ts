@@ -97,7 +97,7 @@ export function agentsRoutes(deps: AgentsRoutesDeps) {
         `SELECT state, reason, started_at, ended_at,
                 extract(epoch FROM least(coalesce(ended_at, now()), $3::timestamptz) - greatest(started_at, $2::timestamptz))::float AS secs
          FROM agent_presence_history
-         WHERE employee_id = $1 AND started_at < $3 AND coalesce(ended_at, 'infinity') > $2
+         WHERE employee_id = $1 AND started_at < $3 AND coalesce(ended_at, now()) > $2
          ORDER BY started_at LIMIT 10000`, [id, from, to])
       const totals: Record<string, number> = {}
       for (const row of r.rows) totals[row.state] = Math.round(((totals[row.state] ?? 0) + Math.max(0, row.secs)) * 1000) / 1000
