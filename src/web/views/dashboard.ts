@@ -12,17 +12,16 @@ const GROUPS: GroupBy[] = ['hour', 'day', 'agent', 'queue']
 export class DashboardView implements View {
   title = 'Dashboard'
   private report: Loadable<ReportRow[]> = { state: 'loading' }
-  private readonly from: string
-  private readonly to: string
+  /** the period asked for; none = the server's "today" in the configured time zone */
+  private from: string | undefined
+  private to: string | undefined
   private readonly groupBy: GroupBy
   private readonly abort = new AbortController()
 
   constructor(private readonly ctx: Ctx) {
     const q = ctx.route.query
-    const midnight = new Date()
-    midnight.setHours(0, 0, 0, 0)
-    this.from = q.get('from') ?? midnight.toISOString()
-    this.to = q.get('to') ?? new Date(midnight.getTime() + 86_400_000).toISOString()
+    this.from = q.get('from') ?? undefined
+    this.to = q.get('to') ?? undefined
     const g = q.get('groupBy') as GroupBy | null
     this.groupBy = g && GROUPS.includes(g) ? g : 'hour'
     void this.load()
@@ -31,7 +30,12 @@ export class DashboardView implements View {
   dispose(): void { this.abort.abort() }
 
   private async load(): Promise<void> {
-    this.report = await load(get<unknown>(`/api/stats/report${query({ from: this.from, to: this.to, groupBy: this.groupBy, format: 'json' })}`, this.abort.signal).then(rowsOfReport))
+    this.report = await load(get<{ from?: string; to?: string }>(`/api/stats/report${query({ from: this.from, to: this.to, groupBy: this.groupBy, format: 'json' })}`, this.abort.signal).then((body) => {
+      // the period the server settled on (its time zone's "today" when none was asked for)
+      if (typeof body?.from === 'string') this.from = body.from
+      if (typeof body?.to === 'string') this.to = body.to
+      return rowsOfReport(body)
+    }))
     this.ctx.update()
   }
 
