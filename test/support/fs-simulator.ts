@@ -2038,7 +2038,7 @@ export class SimConference {
     return this.members.map((m) => {
       const uuid = m.call?.uuid ?? m.leg!.uuid
       const channel = m.call?.vars.get('channel_name') ?? m.leg!.endpoint
-      const cid = m.call?.script.callerIdNumber ?? m.leg!.endpoint.split('/').pop() ?? ''
+      const cid = m.call ? (m.call.script.callerIdNumber ?? '74951234567') : (m.leg!.endpoint.split('/').pop() ?? '')
       return `${m.id};${channel};${uuid};${cid};${cid};hear|speak;0;0;300\n`
     }).join('')
   }
