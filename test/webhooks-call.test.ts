@@ -100,6 +100,10 @@ t.test('a real call reaches the receiver as signed call and recording webhooks',
   const audit = await db.pool.query(`SELECT actor, details FROM audit_log WHERE action = 'download_link' AND recording_id = $1`, [link.id])
   t.equal(audit.rowCount, 1)
   t.equal(audit.rows[0].actor, 'webhook:crm')
+  const head = await fetch(link.downloadUrl, { method: 'HEAD' })
+  t.equal(head.status, 200)
+  t.equal(Number(head.headers.get('content-length')), audio.length, 'HEAD: the size, no body')
+  t.equal((await db.pool.query(`SELECT 1 FROM audit_log WHERE action = 'download_link' AND recording_id = $1`, [link.id])).rowCount, 1, 'HEAD reads nothing: no download audited')
   t.ok((await verifyAuditChain(db.pool)).ok)
 
   // tampered: signature, expiry, subject, recording id → 403; expired but genuine → 410

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { Readable } from 'node:stream'
 import { Type, type Static } from '@sinclair/typebox'
 import type { Pool } from '../../db/pool.ts'
 import type { Logger } from '../../log.ts'
@@ -87,12 +88,14 @@ export function webhooksRoutes(deps: WebhooksRoutesDeps) {
       const key = audioKeyOf(rec)
       const info = await deps.store.stat(key)
       if (!info) throw new SwitchboardError('audio_missing', `the audio object of recording ${rec.id} is missing from the store`, 404)
-      await audit(deps.pool, { actor: by, action: 'download_link', recordingId: rec.id, ip: req.ip, details: { expiresAt: new Date(exp * 1000).toISOString(), bytes: info.size } })
       const ext = key.includes('.') ? key.slice(key.lastIndexOf('.')) : ''
-      return reply.type(audioContentType(key, rec.codec)).header('Content-Length', info.size).header('Cache-Control', 'private, no-store')
+      reply.type(audioContentType(key, rec.codec)).header('Content-Length', info.size).header('Cache-Control', 'private, no-store')
         .header('ETag', rec.sha256 ? `"${rec.sha256}"` : info.etag)
         .header('Content-Disposition', `attachment; filename="recording-${rec.id}${ext}"`)
-        .send(await deps.store.get(key))
+      // HEAD: headers only (an empty stream keeps our Content-Length); nothing read, nothing to audit
+      if (req.method === 'HEAD') return reply.send(Readable.from([]))
+      await audit(deps.pool, { actor: by, action: 'download_link', recordingId: rec.id, ip: req.ip, details: { expiresAt: new Date(exp * 1000).toISOString(), bytes: info.size } })
+      return reply.send(await deps.store.get(key))
     })
   }
 }
