@@ -105,3 +105,21 @@ t.test('conference: app with add-member/del-member to the member\'s socket, list
   t.match(await ch.api(`conference room-1 hup all`), /^\+OK hup 2/)
   await until(() => sim.conferences.size === 0 && sim.legs.size === 0, 2000, 'room gone')
 })
+
+t.test('transfers config: defaults, and bad values rejected with the field path', async (t) => {
+  const { loadSwitchboardFile, validateSwitchboardFile } = await import('../src/config/switchboard-file.ts')
+  const { EXAMPLE_CONFIG } = await import('../src/server.ts')
+  const cfg = await loadSwitchboardFile(EXAMPLE_CONFIG)
+  t.same(cfg.transfers, { holdMusic: 'local_stream://moh', consultRingSec: 20, conferenceProfile: 'default', legPollMs: 1000 }, 'the example config')
+  const raw = JSON.parse(JSON.stringify(cfg)) as Record<string, Record<string, unknown>>
+  delete raw.transfers
+  t.same(validateSwitchboardFile(raw).transfers.consultRingSec, 20, 'absent section → defaults')
+  for (const [field, value, message] of [
+    ['holdMusic', 'moh file.wav', /transfers\.holdMusic/],
+    ['consultRingSec', 0, /transfers\.consultRingSec/],
+    ['conferenceProfile', 'a b', /transfers\.conferenceProfile/],
+    ['legPollMs', 5, /transfers\.legPollMs/],
+  ] as const) {
+    t.throws(() => validateSwitchboardFile({ ...raw, transfers: { [field]: value } }), { message }, `${field}: ${JSON.stringify(value)}`)
+  }
+})
