@@ -261,9 +261,24 @@ async function run(executablePath: string): Promise<void> {
     await page.locator('[data-testid=hold-form]').waitFor()
     t.equal(await page.locator('[data-testid=qa-panel]').count(), 0, 'no QA review for legal')
     t.ok(await page.locator('[data-testid=no-hold]').isVisible(), 'not on hold yet')
-    await page.locator('[data-testid=hold-case]').fill('CASE-2026-014')
-    await page.locator('[data-testid=hold-reason]').fill('Customer complaint, court request')
-    await page.locator('[data-testid=hold-submit]').click()
+
+    // a second tab opened from a link: it reads with the cookie alone, and its first change asks for the token
+    const tab = await context.newPage()
+    await tab.goto(`${base}/console/recordings/${recId}`)
+    await tab.locator('[data-testid=hold-form]').waitFor()
+    t.equal(await tab.evaluate('sessionStorage.getItem("sb_token")'), null, 'the new tab has no token, only the cookie')
+    await tab.locator('[data-testid=hold-case]').fill('CASE-2026-014')
+    await tab.locator('[data-testid=hold-reason]').fill('Customer complaint, court request')
+    await tab.locator('[data-testid=hold-submit]').click()
+    await tab.locator('#token-dialog-input').fill(tokens.qa)
+    await tab.locator('.modal button[type=submit]').click()
+    t.match(await tab.locator('.modal .error').textContent(), /belongs to User|belongs to Quinn/, 'another user\'s token is refused in the dialog')
+    await tab.locator('#token-dialog-input').fill(tokens.legal)
+    await tab.locator('.modal button[type=submit]').click()
+    await tab.locator('[data-testid=hold-badge]').waitFor()
+    t.pass('the hold is placed once the token is given')
+    await tab.close()
+    await page.reload()
     await page.locator('[data-testid=hold-badge]').waitFor()
     t.match(await page.locator('[data-testid=holds]').textContent(), /CASE-2026-014/, 'the hold is listed with its case reference')
     const held = (await sb.pool.query('SELECT legal_hold FROM recordings WHERE id = $1', [recId])).rows[0].legal_hold
@@ -307,6 +322,15 @@ async function run(executablePath: string): Promise<void> {
     t.equal(await page.locator('.error').count(), 0, 'the report loaded without error')
     t.equal(await page.locator('[data-testid=stats-unavailable]').count(), 0, 'the report API exists')
     await shot(page, 'dashboard')
+
+    // a Switchboard without the statistics module: the pages say so instead of spinning
+    await page.route('**/api/stats/**', (route) => route.fulfill({ status: 404, contentType: 'application/problem+json', body: JSON.stringify({ status: 404, code: 'not_found', title: 'Not Found' }) }))
+    await page.goto(`${base}/console/live`)
+    await page.locator('[data-testid=stats-unavailable]').waitFor()
+    t.match(await page.locator('[data-testid=live-status]').textContent(), /unavailable/, 'live view: statistics unavailable')
+    await page.goto(`${base}/console/dashboard`)
+    await page.locator('[data-testid=stats-unavailable]').waitFor()
+    t.pass('dashboard: statistics unavailable')
   })
 
   await t.test('agent: screen pop over SSE, client deep link by phone, QA pages refused', async (t) => {
