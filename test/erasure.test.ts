@@ -13,6 +13,7 @@ import { erasureRoutes } from '../src/http/plugins/erasure.ts'
 import { recordingsRoutes } from '../src/http/plugins/recordings.ts'
 import { verifyAuditChain } from '../src/recordings/access/audit.ts'
 import type { ErasureResult } from '../src/privacy/erasure.ts'
+import { FsObjectStore } from '../src/recordings/store/fs-store.ts'
 
 const db = await startTestDatabase()
 t.teardown(() => db.close())
@@ -135,4 +136,34 @@ t.test('a client with nothing held is deleted outright; its calls stay for stati
   t.same(call, { caller: null, client_id: null, outcome: 'answered' })
   t.notOk(await exists(r.key))
   t.equal((await erase('c3', true)).statusCode, 404, 'gone')
+})
+
+t.test('a store that fails mid-erasure changes nothing in the database; recordings still being processed are kept and listed', async (t) => {
+  // c2: one stored recording (from the setup) and one still transcoding
+  const busy = await addRecording(db.pool, store, { clientId: 'c2', state: 'transcoding', withObject: false })
+  class FailingStore extends FsObjectStore {
+    failures = 1
+    override async delete(key: string): Promise<void> {
+      if (this.failures-- > 0) throw new Error('store unreachable')
+      return super.delete(key)
+    }
+  }
+  const flaky = new FailingStore((store as unknown as { root: string }).root)
+  const app2 = await buildHttpApp({ log, pool: db.pool, registry: new Registry(), readiness: [], plugins: [erasureRoutes({ pool: db.pool, store: flaky, log })] })
+  t.teardown(() => app2.close())
+  const run = (dryRun: boolean) => app2.inject({ method: 'POST', url: `/api/clients/c2/erasure?dryRun=${dryRun}`, headers: bearer(tokens.admin) })
+  const dry = (await run(true)).json<ErasureResult>()
+  t.same(dry.plan.recordings.delete.map((r) => r.id), [other.id])
+  t.same(dry.plan.recordings.retained.map((r) => ({ id: r.id, reason: r.reason })), [{ id: busy.id, reason: 'in_progress' }], 'still transcoding: kept, run again later')
+  t.equal(dry.plan.client.action, 'anonymise')
+  const failed = await run(false)
+  t.equal(failed.statusCode, 503)
+  t.equal(failed.json<{ code: string }>().code, 'erasure_failed')
+  t.equal((await db.pool.query(`SELECT 1 FROM client_phones WHERE client_id = 'c2'`)).rowCount, 1, 'rolled back: the phone is still there')
+  t.equal((await db.pool.query('SELECT 1 FROM recordings WHERE id = $1', [other.id])).rowCount, 1, 'and the recording row')
+  const ok = await run(false)
+  t.equal(ok.statusCode, 200, 'run again: done')
+  t.same(ok.json<ErasureResult>().plan, dry.plan, 'the same plan as the dry run')
+  t.notOk(await exists(other.key))
+  t.equal((await db.pool.query('SELECT 1 FROM recordings WHERE id = $1', [busy.id])).rowCount, 1, 'the recording in progress is kept')
 })
