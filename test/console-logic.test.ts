@@ -5,7 +5,7 @@ import { insideSilence, peaksFromMetrics, peaksOfSamples, silencesOf, skipSilenc
 import { rowsOfReport } from '../src/web/stats-report.ts'
 import { can, homeOf } from '../src/web/roles.ts'
 import { matchRoute } from '../src/web/router.ts'
-import { clock, duration } from '../src/web/format.ts'
+import { bytes, clock, dateTime, duration, isoToLocalInput, localInputToIso, num, percent, time } from '../src/web/format.ts'
 
 t.test('silence spans: sorted, short and malformed ones dropped', async (t) => {
   const m = { silences: [{ startMs: 40_000, endMs: 48_000 }, { startMs: 6000, endMs: 14_000 }, { startMs: 20_000, endMs: 20_500 }, { startMs: Number.NaN, endMs: 1 }] }
@@ -79,4 +79,18 @@ t.test('formatting', async (t) => {
   t.equal(duration(null), '–')
   t.equal(clock(65.25), '1:05.3')
   t.equal(clock(Number.NaN), '0:00.0')
+  t.match(dateTime('2026-11-23T10:05:00Z'), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/, 'local date and time')
+  t.equal(dateTime('not a date'), '–')
+  t.equal(dateTime(null), '–')
+  t.match(time('2026-11-23T10:05:00Z'), /^\d{2}:\d{2}$/)
+  t.equal(time(null), '–')
+  t.equal(isoToLocalInput(localInputToIso('2026-11-23T14:05')), '2026-11-23T14:05', 'datetime-local round trip')
+  t.equal(localInputToIso(''), undefined)
+  t.equal(localInputToIso('garbage'), undefined)
+  t.equal(isoToLocalInput(null), '')
+  t.equal(percent(1, 4), '25%')
+  t.equal(percent(1, 0), '–')
+  t.equal(num(8.44, 1), '8.4')
+  t.equal(num('8'), '–')
+  t.same([bytes(null), bytes(512), bytes(2048), bytes(3 * 1024 * 1024)], ['–', '512 B', '2.0 kB', '3.0 MB'])
 })

@@ -36,17 +36,20 @@ export function openStream(url: string, handlers: Record<string, (data: unknown)
   const probe = async () => {
     const ac = new AbortController()
     let status = 0
+    let detail = ''
     try {
       const t = getToken()
       const res = await fetch(url, { signal: ac.signal, cache: 'no-store', headers: { accept: 'text/event-stream', ...(t ? { authorization: `Bearer ${t}` } : {}) } })
       status = res.status
+      if (status >= 400) detail = String(((await res.json().catch(() => ({}))) as { detail?: unknown }).detail ?? '')
     } catch { status = 0 }
     ac.abort()
     if (closed) return
     if (status === 404) return onStatus('unavailable', `${url} does not exist on this server (404)`)
-    if (status === 401) return onStatus('signed-out', 'the session has ended')
-    if (status === 403) return onStatus('forbidden', 'your role may not open this stream')
-    onStatus('reconnecting', status ? `HTTP ${status}` : 'server unreachable')
+    if (status === 401) return onStatus('signed-out', 'the session has ended: sign in again')
+    // 400: e.g. a token not linked to an employee (screen pop); 403: the role — retrying cannot help
+    if (status === 403 || status === 400) return onStatus('forbidden', detail || 'your role may not open this stream')
+    onStatus('reconnecting', status ? `HTTP ${status}${detail ? `: ${detail}` : ''}` : 'server unreachable')
     retry = window.setTimeout(connect, 5000)
   }
 
