@@ -5,7 +5,7 @@
  * `prestart`, and by the console plugin on server start when dist/web is missing.
  *
  * Safe when several processes build at once (parallel test files): hashed files have the
- * same content whoever writes them, and index.html is written to a temporary name and
+ * same content whoever writes them, and every file is written to a temporary name and
  * renamed into place. Only the CLI prunes stale assets (nothing is serving yet then).
  */
 import { build } from 'esbuild'
@@ -38,9 +38,17 @@ export async function buildWeb(opts: { outDir?: string; minify?: boolean; prune?
     assetNames: '[name]-[hash]',
     outdir: assetsDir,
     metafile: true,
+    write: false,
     logLevel: 'silent',
   })
-  const outputs = Object.keys(result.metafile.outputs).map((p) => path.basename(p))
+  // each file written under a temporary name and renamed into place: a server loading
+  // dist/web while another process builds never reads a half-written bundle
+  for (const f of result.outputFiles) {
+    const tmpFile = `${f.path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
+    await writeFile(tmpFile, f.contents)
+    await rename(tmpFile, f.path)
+  }
+  const outputs = result.outputFiles.map((f) => path.basename(f.path))
   const js = outputs.find((f) => /^main-[A-Z0-9]+\.js$/i.test(f))
   const css = outputs.find((f) => /^main-[A-Z0-9]+\.css$/i.test(f)) ?? null
   if (!js) throw new Error(`esbuild produced no main bundle (outputs: ${outputs.join(', ')})`)
