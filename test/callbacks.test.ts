@@ -207,6 +207,18 @@ t.test("the agent does not pick up: not the client's attempt; the agent goes not
   await db.pool.query(`UPDATE callbacks SET state = 'cancelled' WHERE id = $1`, [id])
 })
 
+t.test('tasks nobody can work now do not starve the others', async (t) => {
+  // 60 older tasks with nothing to route by (no queue, client or DID), then one for the Moscow office.
+  await db.pool.query(`INSERT INTO callbacks (phone, reason, next_attempt_at) SELECT '+7999111' || lpad(g::text, 4, '0'), 'abandoned', now() - interval '1 day' FROM generate_series(1, 60) g`)
+  const id = await missedAfterHours('+79990000001', null)
+  await db.pool.query(`UPDATE callbacks SET next_attempt_at = now() WHERE id = $1`, [id])
+  await h.presence.set('a-2', 'ready')
+  t.same(await a.worker.tick(), [id], 'found past the first page of unroutable tasks')
+  await finished(id)
+  t.match(await row(id), { state: 'done', agent_id: 'a-2' })
+  await waitState(['a-2'], 'ready')
+})
+
 t.test('GET /api/callbacks for supervisors', async (t) => {
   const app = await buildHttpApp({ log, pool: db.pool, registry: new Registry(), readiness: [], plugins: [callbacksRoutes({ pool: db.pool })] })
   const base = await app.listen({ port: 0, host: '127.0.0.1' })
@@ -215,7 +227,7 @@ t.test('GET /api/callbacks for supervisors', async (t) => {
   const agent = await createApiToken(db.pool, { id: 'ag', name: 'Ag', role: 'agent', employeeId: 'a-1' })
   const get = (qs: string, token = sup) => fetch(`${base}/api/callbacks?${qs}`, { headers: { authorization: `Bearer ${token}` } })
   const done = await (await get('state=done')).json() as { items: Array<{ state: string; outcome: string; attempts: number; lastCallUuid: string }> }
-  t.equal(done.items.length, 4)
+  t.equal(done.items.length, 5)
   t.ok(done.items.every((c) => c.state === 'done' && c.outcome === 'completed' && c.lastCallUuid), 'with outcome and the call')
   const failed = await (await get('state=failed')).json() as { items: Array<{ outcome: string; attempts: number }> }
   t.match(failed.items, [{ outcome: 'no_answer', attempts: 2 }])

@@ -44,8 +44,9 @@ export interface AttemptResult { callbackId: string; callUuid: string | null; st
 
 /** Most tasks started per poll on one node (each needs a ready agent anyway). */
 const MAX_STARTS_PER_TICK = 20
-/** Rows looked at per claim transaction. */
+/** Rows locked per page, and pages looked at per claim (tasks whose office is closed must not starve the rest). */
 const CANDIDATES = 50
+const MAX_PAGES = 20
 
 export class CallbackWorker {
   private timer: NodeJS.Timeout | undefined
@@ -106,41 +107,55 @@ export class CallbackWorker {
     return started
   }
 
-  /** Lock due rows (skipping those another node holds), claim a ready agent for the first one that has one. */
+  /**
+   * Lock due rows page by page (skipping those another node holds) and claim a ready agent
+   * for the first row that has one. Rows nobody can take now (office closed, nobody ready)
+   * stay locked only until this transaction ends.
+   */
   private async claimOne(): Promise<{ row: CallbackRow; employeeId: string } | null> {
     const { pool, config, directory, presence, clock, node, log } = this.deps
     const cfg = config()
     const dir = directory()
     const now = clock.now()
+    // Nobody ready anywhere: no need to ask Postgres.
+    if (![...presence.snapshot().values()].includes('ready')) return null
     const client: PoolClient = await pool.connect()
     try {
       await client.query('BEGIN')
-      const { rows } = await client.query<CallbackRow>(
-        `SELECT cb.id::text AS id, cb.phone, cb.client_id, cb.queue_id, c.did, cb.attempts
-         FROM callbacks cb LEFT JOIN calls c ON c.uuid = cb.call_uuid
-         WHERE cb.state = 'open' AND cb.next_attempt_at <= $1
-         ORDER BY cb.next_attempt_at, cb.id LIMIT ${CANDIDATES}
-         FOR UPDATE OF cb SKIP LOCKED`, [now])
-      for (const row of rows) {
-        const target = callbackTarget({ queueId: row.queue_id, clientId: row.client_id, did: row.did }, cfg, dir)
-        if (!target) {
-          if (!this.unroutable.has(row.id)) log.warn({ callback_id: row.id }, 'callback has no queue, manager or DID to route by and no callbacks.defaultQueue: it waits')
-          this.unroutable.add(row.id)
-          continue
+      // Rows this transaction already looked at (and holds): the next page starts after them.
+      const seen: string[] = []
+      for (let page = 0; page < MAX_PAGES; page++) {
+        const { rows } = await client.query<CallbackRow>(
+          `SELECT cb.id::text AS id, cb.phone, cb.client_id, cb.queue_id, c.did, cb.attempts
+           FROM callbacks cb LEFT JOIN calls c ON c.uuid = cb.call_uuid
+           WHERE cb.state = 'open' AND cb.next_attempt_at <= $1 AND NOT (cb.id = ANY($2::bigint[]))
+           ORDER BY cb.next_attempt_at, cb.id LIMIT ${CANDIDATES}
+           FOR UPDATE OF cb SKIP LOCKED`, [now, seen])
+        if (rows.length === 0) break
+        for (const r of rows) seen.push(r.id)
+        for (const row of rows) {
+          const target = callbackTarget({ queueId: row.queue_id, clientId: row.client_id, did: row.did }, cfg, dir)
+          if (!target) {
+            if (this.unroutable.size > 10_000) this.unroutable.clear()
+            if (!this.unroutable.has(row.id)) log.warn({ callback_id: row.id }, 'callback has no queue, manager or DID to route by and no callbacks.defaultQueue: it waits')
+            this.unroutable.add(row.id)
+            continue
+          }
+          const office = cfg.offices.find((o) => o.id === target.officeId)
+          if (!office || !officeOpenAt(office, mergeCalendars(cfg.calendar, office.calendar), now)) continue
+          const candidates = [...target.preferred, ...target.groupIds.flatMap((g) => dir.groupMembers(g).filter((e) => e.role === 'agent' || e.role === 'manager').map((e) => e.id))]
+          for (const employeeId of new Set(candidates)) {
+            if (presence.get(employeeId) !== 'ready') continue
+            if (!(await presence.claim(employeeId, `callback ${row.id}`))) continue
+            await client.query(
+              `UPDATE callbacks SET state = 'in_progress', attempts = attempts + 1, agent_id = $2, claimed_by = $3, claimed_at = now(), last_attempt_at = now()
+               WHERE id = $1`, [row.id, employeeId, node])
+            await client.query('COMMIT')
+            log.info({ callback_id: row.id, employee_id: employeeId, attempt: row.attempts + 1, target: target.reason }, 'callback claimed')
+            return { row, employeeId }
+          }
         }
-        const office = cfg.offices.find((o) => o.id === target.officeId)
-        if (!office || !officeOpenAt(office, mergeCalendars(cfg.calendar, office.calendar), now)) continue
-        const candidates = [...target.preferred, ...target.groupIds.flatMap((g) => dir.groupMembers(g).filter((e) => e.role === 'agent' || e.role === 'manager').map((e) => e.id))]
-        for (const employeeId of new Set(candidates)) {
-          if (presence.get(employeeId) !== 'ready') continue
-          if (!(await presence.claim(employeeId, `callback ${row.id}`))) continue
-          await client.query(
-            `UPDATE callbacks SET state = 'in_progress', attempts = attempts + 1, agent_id = $2, claimed_by = $3, claimed_at = now(), last_attempt_at = now()
-             WHERE id = $1`, [row.id, employeeId, node])
-          await client.query('COMMIT')
-          log.info({ callback_id: row.id, employee_id: employeeId, attempt: row.attempts + 1, target: target.reason }, 'callback claimed')
-          return { row, employeeId }
-        }
+        if (rows.length < CANDIDATES) break
       }
       await client.query('COMMIT')
       return null
