@@ -299,8 +299,8 @@ export class RecordingView implements View {
         <h3>IVR path</h3>
         ${c.call.ivrPath?.length ? html`<ol class="ivr" data-testid="ivr-path">${c.call.ivrPath.map((s) => html`<li>${s.label ?? s.menuId ?? '?'}${s.digit ? html` <kbd>${s.digit}</kbd>` : nothing}</li>`)}</ol>` : empty('No IVR (direct to an agent).')}
         <h3>Legs</h3>
-        ${c.legs.length ? html`<table class="compact" data-testid="legs"><thead><tr><th>Party</th><th>Who</th><th>Answered</th><th>Ended</th><th>Cause</th></tr></thead><tbody>
-          ${c.legs.map((l) => html`<tr><td>${l.party}</td><td>${l.employeeName ?? l.endpoint ?? '–'}</td><td>${time(l.answeredAt)}</td><td>${time(l.endedAt)}</td><td>${l.hangupCause ?? '–'}</td></tr>`)}
+        ${c.legs.length ? html`<table class="compact" data-testid="legs"><thead><tr><th>Party</th><th>Who</th><th>Answered</th><th>Ended</th></tr></thead><tbody>
+          ${c.legs.map((l) => html`<tr title=${`${l.endpoint ?? ''} · ${l.hangupCause ?? 'no hangup cause'}`}><td>${l.party}</td><td>${l.employeeName ?? l.endpoint?.split('/').pop() ?? '–'}</td><td>${time(l.answeredAt)}</td><td>${time(l.endedAt)}</td></tr>`)}
         </tbody></table>` : empty('No legs recorded.')}
       `, 'Loading the call')}
     </section>`
