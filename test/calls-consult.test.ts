@@ -22,7 +22,7 @@ const employees: Employee[] = [
   { id: 'absent-1', name: 'Глеб (нет на месте)', role: 'manager', groupId: 'sales-1', extension: '1003' },
 ]
 const clients: ClientInput[] = [
-  { id: 'c-romashka', name: 'ООО Ромашка', segment: 'A', kind: 'client', assignedManagerId: 'mgr-1', phones: ['+74951234567', '+74951234501', '+74951234502', '+74951234503', '+74951234504'] },
+  { id: 'c-romashka', name: 'ООО Ромашка', segment: 'A', kind: 'client', assignedManagerId: 'mgr-1', phones: ['+74951234567', '+74951234501', '+74951234502', '+74951234503', '+74951234504', '+74951234505', '+74951234506'] },
 ]
 const db = await startTestDatabase()
 t.teardown(() => db.close())
@@ -217,4 +217,22 @@ t.test('the caller hangs up during the consultation: everything ends cleanly', a
   t.equal(h.presence.get('col-1'), 'ready', 'the colleague is released')
   const recs = await storedRecordings(call.uuid, 3)
   t.ok(recs.every((r) => r.client_id === 'c-romashka'), 'caller leg, conversation and consultation stored and linked')
+})
+
+t.test('cancel while the colleague still rings: the originate is stopped, the colleague stays ready', async (t) => {
+  const { h, post, consultEvents } = await setup(t)
+  const call = await callTalkingToManager(h, { noAnswer: true })
+  const res = await post(call.uuid, 'consult', tokens.mgr, { employeeId: 'col-1' })
+  t.equal(res.statusCode, 202, res.body)
+  await waitFor('ringing', async () => h.service.session(call.uuid)?.summary().consult?.phase === 'ringing', 10_000, 20)
+  t.equal((await post(call.uuid, 'consult/cancel', tokens.mgr)).statusCode, 202)
+  await waitFor('back with the agent', async () => consultEvents.some((e) => e.phase === 'cancelled') && !h.service.session(call.uuid)?.summary().consult, 10_000, 20)
+  t.equal(consultEvents.at(-1)!.reason, 'cancelled')
+  call.hangup()
+  await call.done
+  await callRow(call.uuid)
+  const legs = await legsOf(call.uuid)
+  t.same(legs.map((l) => [l.party, l.answered_at !== null, l.hangup_cause]).slice(2), [['consultation', false, 'ORIGINATOR_CANCEL']], 'the cancelled ring has its leg row')
+  t.equal(h.presence.get('col-1'), 'ready', 'not the colleague\'s fault: still ready')
+  t.ok(h.sim.apiLog.some((e) => /^uuid_kill \S+ ORIGINATOR_CANCEL$/.test(e.command)), 'the ringing leg was killed')
 })

@@ -85,12 +85,14 @@ export async function runConsultation(ctx: CallContext, agent: TransferParty): P
   let answeredAt: Date | null = null
   let failCause: string | null = null
   let recording: string | null = null
+  let rung = false
   let outcome: Outcome
   if (c.decision === 'cancel' || !channel.isUp) {
     outcome = channel.isUp ? 'cancel' : 'caller_left'
   } else {
     c.phase = 'ringing'
     emit('ringing')
+    rung = true
     const rang = await ringColleague(ctx, c, cfg.consultRingSec)
     if (rang === 'caller_left') outcome = 'caller_left'
     else if (!rang.startsWith('+OK')) {
@@ -120,6 +122,7 @@ export async function runConsultation(ctx: CallContext, agent: TransferParty): P
   const colleagueOut = async (cause: string) => {
     await hangupLeg(ctx, c.colleagueLegUuid)
     if (answeredAt) await finishParty(ctx, { ...colleague, wrapUpSec: 0 }, cause)
+    else if (!rung) await releaseColleague(ctx, c.colleagueId, null) // cancelled before it rang: no leg
     else {
       await deps.cdr.leg({ uuid: c.colleagueLegUuid, callUuid: state.uuid, party: 'consultation', endpoint: c.colleagueEndpoint, employeeId: c.colleagueId, startedAt: ringStarted, answeredAt: null, endedAt: new Date(), hangupCause: failCause ?? cause })
         .catch((err) => log.error({ err }, 'leg write failed'))
