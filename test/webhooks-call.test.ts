@@ -35,7 +35,7 @@ t.teardown(() => rx.close())
 const h = await startCallHarness(db, {
   employees, clients, ready: ['mgr-1'], at: AT, timeScale: 0.05,
   configure: (c) => {
-    c.webhooks = { ...c.webhooks, allowList: ['127.0.0.1'], backoff: { baseMs: 50, maxMs: 500 }, pollMs: 100, timeoutMs: 2000,
+    c.webhooks = { ...c.webhooks, allowList: ['127.0.0.1'], backoff: { baseMs: 50, maxMs: 500 }, pollMs: 100, timeoutMs: 8000,
       endpoints: [{ id: 'crm', url: `${rx.url}/hooks`, events: [...WEBHOOK_EVENTS], secret: SECRET, enabled: true, format: 'switchboard', countedOnly: false }] }
   },
 })
@@ -51,11 +51,16 @@ type Body = { id: string; type: string; data: Record<string, any> }
 const bodies = () => rx.requests.map((r) => ({ r, b: JSON.parse(r.body) as Body }))
 
 t.test('a real call reaches the receiver as signed call and recording webhooks', async (t) => {
+  rx.script.push('timeout') // call.started: no answer until the 8 s timeout, then retried
   const call = h.sim.call({
     callerIdNumber: '84951234567', destination: '+74951230000', source: 'sofia',
     bridgeTargets: { 'user/1001': { answerAfterMs: 1000, hangupAfterMs: 20_000 } },
   })
   await call.done
+  // the receiver sat on the first request (call.started) for the whole call: the call did not wait
+  const first = (await db.pool.query<{ state: string; attempts: number }>(
+    `SELECT d.state, d.attempts FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id WHERE e.type = 'call.started' AND e.data #>> '{call,uuid}' = $1`, [call.uuid])).rows[0]
+  t.same(first, { state: 'pending', attempts: 1 }, 'the call ended while its first webhook was still hanging')
   await waitFor('call and recording webhooks', async () => {
     const got = bodies().filter((x) => x.b.data.call?.uuid === call.uuid || x.b.data.recording?.callUuid === call.uuid)
     return got.filter((x) => x.b.type === 'recording.stored').length >= 2 && got.some((x) => x.b.type === 'call.ended')
