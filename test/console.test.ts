@@ -349,6 +349,15 @@ async function run(executablePath: string): Promise<void> {
     await page.locator('[data-testid=pop-client]', { hasText: 'Acme Trading' }).waitFor()
     t.pass('the offered call pops the client card')
     await shot(page, 'screen-pop')
+    const base1 = { callUuid: call1, direction: 'inbound' as const, caller: '+74951234567', did: '+74951112233', clientId: 'c1' }
+    sb.events.emit('call.answered', { ...base1, at: new Date().toISOString(), employeeId: 'a1', queueId: 'sales' })
+    await page.locator('[data-testid=pop-card] h2', { hasText: 'On call' }).waitFor()
+    sb.events.emit('call.ended', {
+      ...base1, at: new Date().toISOString(), outcome: 'answered', counted: true, agentId: 'a1', queueId: 'sales', billsec: 60, talkSec: 58,
+      answeredAt: new Date().toISOString(), connectedAt: new Date().toISOString(), hangupCause: 'NORMAL_CLEARING', csat: null, ivrPath: [],
+    })
+    await page.locator('[data-testid=pop-card] h2', { hasText: 'Call ended' }).waitFor()
+    t.pass('answered and ended follow the call on the same card')
 
     await page.goto(`${base}/console/clients/by-phone/+74951234567`)
     await page.locator('[data-testid=client-name]').waitFor()
