@@ -110,6 +110,8 @@ export class Acd {
       await l.query(`UNLISTEN *`).catch(() => undefined)
       l.release()
     }
+    // Our callers are gone with our calls (CallService stopped first).
+    await this.deps.pool.query('DELETE FROM queue_calls WHERE node = $1', [this.nodeId]).catch(() => undefined)
     await this.deps.pool.query('DELETE FROM acd_nodes WHERE node_id = $1', [this.nodeId]).catch(() => undefined)
   }
 
@@ -119,7 +121,7 @@ export class Acd {
   async enqueue(r: EnqueueRequest, maxLength: number): Promise<'queued' | 'full'> {
     const out = await this.tx(async (c) => {
       await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [QUEUE_LOCK_NS, r.queueId])
-      const n = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM queue_calls WHERE queue_id = $1', [r.queueId])
+      const n = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM queue_calls q JOIN acd_nodes n ON n.node_id = q.node WHERE q.queue_id = $1', [r.queueId])
       if (n.rows[0].n >= maxLength) return 'full' as const
       await c.query(
         `INSERT INTO queue_calls (call_uuid, queue_id, priority, entered_at, queue_entered_at, node, client_id, caller, sticky_agent_id, state)
@@ -239,7 +241,7 @@ export class Acd {
     const cfg = this.deps.config()
     const r = await this.deps.pool.query<{ queue_id: string; waiting: number; ringing: number; oldest: Date | null }>(
       `SELECT queue_id, count(*) FILTER (WHERE state = 'waiting')::int AS waiting, count(*) FILTER (WHERE state <> 'waiting')::int AS ringing,
-              min(queue_entered_at) AS oldest FROM queue_calls GROUP BY queue_id`)
+              min(queue_entered_at) AS oldest FROM queue_calls q WHERE EXISTS (SELECT 1 FROM acd_nodes n WHERE n.node_id = q.node) GROUP BY queue_id`)
     const byQueue = new Map(r.rows.map((x) => [x.queue_id, x]))
     const states = new Map((await this.deps.presence.list()).map((p) => [p.employeeId, p.state]))
     const now = Date.now()
@@ -319,24 +321,39 @@ export class Acd {
       const waiting: WaitingCall[] = w.rows.map((x) => ({ callUuid: x.call_uuid, queueId: x.queue_id, priority: x.priority, enteredAt: x.entered_at, stickyAgentId: x.sticky_agent_id, tried: x.tried }))
       const ready: ReadyAgent[] = a.rows.map((x) => ({ employeeId: x.employee_id, since: x.since, lastCallEndedAt: x.last_call_ended_at }))
       const nodeOf = new Map(w.rows.map((x) => [x.call_uuid, x.node]))
-      for (const as of assign(waiting, ready, queues, cursors)) {
-        const node = nodeOf.get(as.callUuid)!
-        const ids = await this.deps.presence.claimWithin(c, as.employeeIds, as.callUuid, node)
-        if (ids.length < as.employeeIds.length) lostRace = true
-        if (ids.length === 0) continue
-        const seq = await c.query<{ id: number }>(`SELECT nextval('acd_offer_seq')::bigint AS id`)
-        const offerId = Number(seq.rows[0].id)
-        const up = await c.query(
-          `UPDATE queue_calls SET state = 'offered', offer_id = $2, offered_agents = $3, offered_at = now() WHERE call_uuid = $1 AND state = 'waiting'`,
-          [as.callUuid, offerId, ids])
-        if (up.rowCount !== 1) throw new Error(`waiting call ${as.callUuid} changed under the dispatch lock`)
-        await c.query(
-          // clock_timestamp(), not now(): this transaction may have started before it waited for the lock.
-          `INSERT INTO acd_offers (offer_id, call_uuid, queue_id, employee_id, node, strategy, offered_at) SELECT $1, $2, $3, unnest($4::text[]), $5, $6, clock_timestamp()`,
-          [offerId, as.callUuid, as.queueId, ids, node, as.strategy])
-        await c.query('SELECT pg_notify($1, $2)', [ACD_CHANNEL, JSON.stringify({ node, callUuid: as.callUuid })])
-        made.push({ callUuid: as.callUuid, offerId, employeeIds: ids, queueId: as.queueId, node })
-        claimedAll.push({ ids, callUuid: as.callUuid })
+      // All claims in one statement, all offers in another: the lock is held for a fixed
+      // number of round trips however many agents become free at once.
+      const assignments = assign(waiting, ready, queues, cursors)
+      if (assignments.length === 0) return
+      const claimed = await this.deps.presence.claimManyWithin(c, assignments.flatMap((as) => as.employeeIds.map((employeeId) => ({ employeeId, callUuid: as.callUuid, ownerNode: nodeOf.get(as.callUuid)! }))))
+      const got = new Map<string, string[]>()
+      for (const x of claimed) got.set(x.callUuid, [...(got.get(x.callUuid) ?? []), x.employeeId])
+      const offered = assignments.filter((as) => got.has(as.callUuid))
+      if (claimed.length < assignments.reduce((n, as) => n + as.employeeIds.length, 0)) lostRace = true
+      if (offered.length === 0) return
+      const seq = await c.query<{ id: string }>(`SELECT nextval('acd_offer_seq')::text AS id FROM generate_series(1, $1::int)`, [offered.length])
+      const rows: Array<{ offerId: number; as: (typeof offered)[number]; ids: string[] }> = offered.map((as, i) => ({ offerId: Number(seq.rows[i].id), as, ids: got.get(as.callUuid)! }))
+      const flat = rows.flatMap((r) => r.ids.map((id) => ({ r, id })))
+      const up = await c.query<{ n: number }>(
+        // clock_timestamp(), not now(): this transaction may have started before it waited for the lock.
+        `WITH o AS (SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[]) AS o(offer_id, call_uuid, queue_id, employee_id, node, strategy)),
+         upd AS (
+           UPDATE queue_calls q SET state = 'offered', offer_id = x.offer_id, offered_agents = x.agents, offered_at = now()
+           FROM (SELECT call_uuid, min(offer_id) AS offer_id, array_agg(employee_id) AS agents FROM o GROUP BY call_uuid) x
+           WHERE q.call_uuid = x.call_uuid AND q.state = 'waiting' RETURNING q.call_uuid),
+         ins AS (
+           INSERT INTO acd_offers (offer_id, call_uuid, queue_id, employee_id, node, strategy, offered_at)
+           SELECT offer_id, call_uuid, queue_id, employee_id, node, strategy, clock_timestamp() FROM o RETURNING 1),
+         told AS (
+           SELECT pg_notify($7, json_build_object('node', node, 'callUuid', call_uuid)::text) FROM (SELECT DISTINCT node, call_uuid FROM o) d)
+         SELECT (SELECT count(*) FROM upd)::int AS n, (SELECT count(*) FROM ins) AS i, (SELECT count(*) FROM told) AS t`,
+        [flat.map((f) => f.r.offerId), flat.map((f) => f.r.as.callUuid), flat.map((f) => f.r.as.queueId), flat.map((f) => f.id),
+          flat.map((f) => nodeOf.get(f.r.as.callUuid)!), flat.map((f) => f.r.as.strategy), ACD_CHANNEL])
+      if (up.rows[0].n !== rows.length) throw new Error(`waiting calls changed under the dispatch lock (${up.rows[0].n} of ${rows.length} offered)`)
+      for (const r of rows) {
+        const node = nodeOf.get(r.as.callUuid)!
+        made.push({ callUuid: r.as.callUuid, offerId: r.offerId, employeeIds: r.ids, queueId: r.as.queueId, node })
+        claimedAll.push({ ids: r.ids, callUuid: r.as.callUuid })
       }
       for (const [queueId, last] of cursors) {
         if (before.get(queueId) === last) continue
@@ -410,6 +427,10 @@ export class Acd {
         await this.deps.pool.query('DELETE FROM acd_nodes WHERE node_id = $1', [dead])
         this.deps.log.warn({ node: dead, callers: calls.rowCount, agents: agents.rowCount }, 'ACD node stopped heartbeating; its callers and agents released')
       }
+      // Rows of nodes that no longer exist at all (a node deleted its own row but not its callers' rows).
+      await this.deps.pool.query(
+        `DELETE FROM queue_calls q WHERE NOT EXISTS (SELECT 1 FROM acd_nodes n WHERE n.node_id = q.node) AND q.queue_entered_at < now() - make_interval(secs => $1::int)`,
+        [cfg.nodeStaleSec])
       if (expired.rowCount || stale.rowCount) this.kick()
     } catch (err) {
       this.deps.log.warn({ err }, 'ACD reap failed')
@@ -445,7 +466,8 @@ export class Acd {
     try { data = JSON.parse(payload ?? '{}') } catch { return }
     if (channel === PRESENCE_CHANNEL) {
       this.deps.presence.applyRemote(data as unknown as PresenceChange)
-      if (data.state === 'ready' && this.waiters.size > 0) this.kick()
+      // Our own changes already kicked through the local EventBus.
+      if (data.state === 'ready' && data.node !== this.nodeId && this.waiters.size > 0) this.kick()
     } else if (channel === ACD_CHANNEL && data.node === this.nodeId && typeof data.callUuid === 'string') {
       this.wake(data.callUuid)
     }

@@ -32,6 +32,9 @@ export class InvalidTransitionError extends SwitchboardError {
 }
 
 /**
+ * History times are clock_timestamp(), not now(): a transaction (the dispatcher's) may
+ * start before it waits for a lock, and the history must show the real order.
+ *
  * Agent states, in Postgres (the truth, shared by every node) with an in-process view
  * for routing decisions, kept fresh from other nodes through LISTEN/NOTIFY (see
  * acd/dispatcher.ts, which calls applyRemote). Every change closes the previous history
@@ -81,11 +84,35 @@ export class PresenceStore {
       [ids, reason, UUID_RE.test(callUuid) ? callUuid : null, ownerNode ?? this.node])
     const got = r.rows.map((x) => x.employee_id)
     if (got.length > 0) {
-      await client.query('UPDATE agent_presence_history SET ended_at = now() WHERE employee_id = ANY($1::text[]) AND ended_at IS NULL', [got])
-      await client.query(`INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT unnest($1::text[]), 'on_call', $2, now()`, [got, reason])
+      await client.query('UPDATE agent_presence_history SET ended_at = clock_timestamp() WHERE employee_id = ANY($1::text[]) AND ended_at IS NULL', [got])
+      await client.query(`INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT unnest($1::text[]), 'on_call', $2, clock_timestamp()`, [got, reason])
       await this.notify(client, got.map((employeeId) => ({ employeeId, state: 'on_call' as const, reason })))
     }
     return got
+  }
+
+  /**
+   * Many claims in one statement (the dispatcher's batch): each agent ready → on_call for
+   * its call, history rows with one timestamp, one NOTIFY per agent. Returns the pairs
+   * actually taken (an agent someone else took meanwhile is left out).
+   */
+  async claimManyWithin(client: PoolClient, pairs: ReadonlyArray<{ employeeId: string; callUuid: string; ownerNode: string }>): Promise<Array<{ employeeId: string; callUuid: string }>> {
+    if (pairs.length === 0) return []
+    const r = await client.query<{ employee_id: string; call_uuid: string }>(
+      `WITH ts AS (SELECT clock_timestamp() AS t),
+       p AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[]) AS p(employee_id, call_uuid, owner)),
+       claimed AS (
+         UPDATE agent_presence a SET state = 'on_call', reason = 'call ' || p.call_uuid, since = now(), call_uuid = p.call_uuid, claimed_by = p.owner, wrap_up_until = NULL
+         FROM p WHERE a.employee_id = p.employee_id AND a.state = 'ready' RETURNING a.employee_id, p.call_uuid),
+       closed AS (
+         UPDATE agent_presence_history h SET ended_at = (SELECT t FROM ts) FROM claimed c WHERE h.employee_id = c.employee_id AND h.ended_at IS NULL),
+       opened AS (
+         INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT employee_id, 'on_call', 'call ' || call_uuid, (SELECT t FROM ts) FROM claimed),
+       told AS (
+         SELECT pg_notify($4, json_build_object('employeeId', employee_id, 'state', 'on_call', 'reason', 'call ' || call_uuid, 'node', $5::text)::text) FROM claimed)
+       SELECT employee_id, call_uuid::text AS call_uuid FROM claimed, (SELECT count(*) FROM told) n`,
+      [pairs.map((x) => x.employeeId), pairs.map((x) => x.callUuid), pairs.map((x) => x.ownerNode), PRESENCE_CHANNEL, this.node])
+    return r.rows.map((x) => ({ employeeId: x.employee_id, callUuid: x.call_uuid }))
   }
 
   /** After a committed claimWithin: the local view and the live event. */
@@ -161,8 +188,8 @@ export class PresenceStore {
         [employeeId ?? null])
       const got = r.rows.map((x) => x.employee_id)
       if (got.length > 0) {
-        await client.query('UPDATE agent_presence_history SET ended_at = now() WHERE employee_id = ANY($1::text[]) AND ended_at IS NULL', [got])
-        await client.query(`INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT unnest($1::text[]), 'ready', NULL, now()`, [got])
+        await client.query('UPDATE agent_presence_history SET ended_at = clock_timestamp() WHERE employee_id = ANY($1::text[]) AND ended_at IS NULL', [got])
+        await client.query(`INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT unnest($1::text[]), 'ready', NULL, clock_timestamp()`, [got])
         await this.notify(client, got.map((id) => ({ employeeId: id, state: 'ready' as const, reason: null })))
       }
       return got
@@ -199,8 +226,8 @@ export class PresenceStore {
          claimed_by = CASE WHEN EXCLUDED.state = 'on_call' THEN agent_presence.claimed_by END,
          last_call_ended_at = CASE WHEN agent_presence.state = 'on_call' THEN now() ELSE agent_presence.last_call_ended_at END`,
       [employeeId, state, reason, wrapUpSec ?? null])
-    await client.query('UPDATE agent_presence_history SET ended_at = now() WHERE employee_id = $1 AND ended_at IS NULL', [employeeId])
-    await client.query('INSERT INTO agent_presence_history (employee_id, state, reason, started_at) VALUES ($1, $2, $3, now())', [employeeId, state, reason])
+    await client.query('UPDATE agent_presence_history SET ended_at = clock_timestamp() WHERE employee_id = $1 AND ended_at IS NULL', [employeeId])
+    await client.query('INSERT INTO agent_presence_history (employee_id, state, reason, started_at) VALUES ($1, $2, $3, clock_timestamp())', [employeeId, state, reason])
     // Leaving on_call ends the agent's ACD offer here, in the same transaction: the offer
     // log then proves that no agent was ever offered a call while holding another.
     if (state !== 'on_call') await client.query('UPDATE acd_offers SET ended_at = clock_timestamp() WHERE employee_id = $1 AND ended_at IS NULL', [employeeId])

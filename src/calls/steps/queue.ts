@@ -35,6 +35,17 @@ export async function runQueue(ctx: CallContext, queueId: string, hop = 0): Prom
     return
   }
   const acd = deps.acd ?? fallbackAcd(ctx)
+  try {
+    return await waitInQueue(ctx, acd, queue, hop)
+  } finally {
+    // Whatever happened (a bug, Postgres blip), the caller must not stay on the shared list.
+    await acd.leave(state.uuid).catch((err) => log.warn({ err }, 'could not take the caller off the waiting list; the reaper will'))
+  }
+}
+
+async function waitInQueue(ctx: CallContext, acd: Acd, queue: QueueConfig, hop: number): Promise<void> {
+  const { channel, deps, state, log } = ctx
+  const queueId = queue.id
   const firstEnteredAt = queueEntries.get(state) ?? new Date()
   queueEntries.set(state, firstEnteredAt)
   const priority = await priorityOf(ctx, acd, queue)
