@@ -38,6 +38,8 @@ if (!executablePath) {
 }
 
 async function run(executablePath: string): Promise<void> {
+  const t0 = Date.now()
+  const since = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`
   await buildWeb()
   await mkdir(ARTIFACTS, { recursive: true })
   const dataDir = await mkdtemp(path.join(tmpdir(), 'sb-console-'))
@@ -46,6 +48,7 @@ async function run(executablePath: string): Promise<void> {
   const sb = await startSwitchboard({ DATA_DIR: dataDir, SPOOL_DIR: spoolDir, PORT: '0', ESL_PORT: '0', LOG_LEVEL: 'silent', SWITCHBOARD_ADMIN_TOKEN: adminToken }, silentLogger())
   t.teardown(async () => { await sb.stop(); await rm(dataDir, { recursive: true, force: true }) })
   const base = sb.httpUrl
+  t.comment(`switchboard up after ${since()}`)
 
   // ---- seed: directory, a call with legs, IVR path and CSAT, two recordings through the real pipeline
   await sb.pool.query(`INSERT INTO employees (id, name, group_id, role, extension) VALUES ('a1', 'Anton Agent', 'sales', 'agent', '7101'), ('m1', 'Maria Manager', 'sales', 'manager', '7001') ON CONFLICT (id) DO NOTHING`)
@@ -83,6 +86,7 @@ async function run(executablePath: string): Promise<void> {
   for (const r of [rec1, rec2, rec3]) await sb.pipeline.enqueue(r.recordingId)
   await waitFor('the recordings stored', async () => (await sb.pool.query(`SELECT count(*)::int AS n FROM recordings WHERE state = 'stored' AND id = ANY($1)`, [[rec1.recordingId, rec2.recordingId, rec3.recordingId]])).rows[0].n === 3, 45_000)
   const recId = rec1.recordingId
+  t.comment(`3 recordings through the pipeline after ${since()}`)
   const longRec = (await sb.pool.query(`SELECT id, codec, bytes FROM recordings WHERE id = $1`, [rec3.recordingId])).rows[0] as { id: string; codec: string; bytes: string }
 
   const tokens = {
@@ -94,6 +98,7 @@ async function run(executablePath: string): Promise<void> {
 
   const browser: Browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--mute-audio'] })
   t.teardown(() => browser.close())
+  t.comment(`chromium launched after ${since()}`)
   const pageErrors: string[] = []
   async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true })
@@ -316,6 +321,12 @@ async function run(executablePath: string): Promise<void> {
     const live = await page.locator('[data-testid=today]').count() > 0
     t.ok(live, 'a live snapshot arrived over SSE (else the page says statistics are unavailable)')
     if (live) t.match(await page.locator('[data-testid=live-status]').textContent(), /live/, 'stream status: live')
+    // a presence change reaches the open page without a reload
+    await sb.presence.set('a1', 'ready')
+    await page.locator('[data-testid=agents] tr', { hasText: 'Anton Agent' }).filter({ hasText: 'ready' }).waitFor({ timeout: 15_000 })
+    await sb.presence.set('a1', 'not_ready', 'lunch')
+    await page.locator('[data-testid=agents] tr', { hasText: 'Anton Agent' }).filter({ hasText: 'lunch' }).waitFor({ timeout: 15_000 })
+    t.match(await page.locator('[data-testid=agents] tr', { hasText: 'Anton Agent' }).textContent(), /not ready.*lunch/, 'agent states update live over SSE')
     await shot(page, 'live')
     await page.locator('nav a', { hasText: 'Dashboard' }).click()
     await until(page, 'document.querySelector("[data-testid=report-table]") || document.querySelector(".empty") || document.querySelector("[data-testid=stats-unavailable]") || document.querySelector(".error")', 15_000)
