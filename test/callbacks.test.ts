@@ -66,7 +66,7 @@ const fsPort = await fsInbound.listen()
 t.teardown(() => fsInbound.close())
 
 /** One Switchboard node's originating side: its own inbound socket, presence view and worker, sharing Postgres. */
-async function node(name: string, clock: { now(): Date }, presence?: PresenceStore) {
+async function node(name: string, clock: { now(): Date }, presence?: PresenceStore, opts: { socketAddress?: string; socketWaitMs?: number } = {}) {
   const inbound = new InboundClient({ port: fsPort, password: 'ClueCon', logger: log })
   await inbound.start()
   t.teardown(() => inbound.stop())
@@ -74,7 +74,8 @@ async function node(name: string, clock: { now(): Date }, presence?: PresenceSto
   const own = presence ?? new PresenceStore(db.pool, log, events)
   await own.load()
   const outbound = new OutboundCalls({
-    log, pool: db.pool, events: h.events, presence: own, directory: () => directory, config: () => h.config, inbound, socketAddress: () => `127.0.0.1:${h.sim.opts.port}`,
+    log, pool: db.pool, events: h.events, presence: own, directory: () => directory, config: () => h.config, inbound,
+    socketAddress: () => opts.socketAddress ?? `127.0.0.1:${h.sim.opts.port}`, socketWaitMs: opts.socketWaitMs,
   })
   const worker = new CallbackWorker({ pool: db.pool, log, config: () => h.config, directory: () => directory, presence: own, outbound, canOriginate: () => inbound.connected, clock, node: name })
   t.teardown(() => worker.stop())
@@ -217,6 +218,19 @@ t.test('tasks nobody can work now do not starve the others', async (t) => {
   await finished(id)
   t.match(await row(id), { state: 'done', agent_id: 'a-2' })
   await waitState(['a-2'], 'ready')
+})
+
+t.test('the answered agent leg never reaches our socket: hung up, not counted against the client', async (t) => {
+  // A node advertising an address nobody listens on (misconfigured ESL_ADVERTISE_ADDR).
+  const lost = await node('node-lost', clock, h.presence, { socketAddress: '127.0.0.1:9', socketWaitMs: 300 })
+  const id = await missedAfterHours('+79990000002', null)
+  await db.pool.query(`UPDATE callbacks SET next_attempt_at = now() WHERE id = $1`, [id])
+  t.same(await lost.worker.tick(), [id])
+  await waitFor('attempt finished', async () => lost.worker.finished.some((f) => f.callbackId === id))
+  t.match(await row(id), { state: 'open', outcome: 'switchboard_error', attempts: 0, last_cause: 'SOCKET_NOT_REACHED' })
+  t.ok(fsInbound.commands.some((c) => c.line.startsWith('api uuid_kill ')), 'the orphaned leg is hung up')
+  await waitState(['a-2'], 'ready')
+  await db.pool.query(`UPDATE callbacks SET state = 'cancelled' WHERE id = $1`, [id])
 })
 
 t.test('GET /api/callbacks for supervisors', async (t) => {

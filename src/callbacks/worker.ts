@@ -44,6 +44,9 @@ export interface AttemptResult { callbackId: string; callUuid: string | null; st
 
 /** Most tasks started per poll on one node (each needs a ready agent anyway). */
 const MAX_STARTS_PER_TICK = 20
+/** Failure causes of OutboundCalls that are Switchboard's or FreeSWITCH's doing, not the client's. */
+const SWITCHBOARD_CAUSES: ReadonlySet<string> = new Set(['SOCKET_NOT_REACHED', 'SWITCHBOARD_UNAVAILABLE', 'ORIGINATE_TIMEOUT'])
+
 /** Rows locked per page, and pages looked at per claim (tasks whose office is closed must not starve the rest). */
 const CANDIDATES = 50
 const MAX_PAGES = 20
@@ -202,17 +205,23 @@ export class CallbackWorker {
     if (r.connected && r.talkSec >= cfg.reachedTalkSec) {
       state = 'done'
       outcome = 'completed'
+    } else if (r.cause !== null && SWITCHBOARD_CAUSES.has(r.cause)) {
+      // Our side failed (FreeSWITCH unreachable, the leg never reached our socket): not the client's attempt.
+      state = 'open'
+      outcome = 'switchboard_error'
+      retryInSec = cfg.pollIntervalSec
     } else if (!r.employeeAnswered) {
       // The agent did not pick up: not the client's attempt. Try again soon, with someone ready.
       state = 'open'
       outcome = 'agent_no_answer'
       retryInSec = cfg.pollIntervalSec
-      await presence.set(employeeId, 'not_ready', `callback ${row.id} not answered`).catch((err) => log.warn({ err }, 'could not set the agent not_ready'))
+      // Like the ACD: busy elsewhere → stays ready; rang out unanswered → not_ready (no more calls to an empty desk).
+      if (r.cause !== 'USER_BUSY') await presence.set(employeeId, 'not_ready', `callback ${row.id} not answered`).catch((err) => log.warn({ err }, 'could not set the agent not_ready'))
     } else {
       outcome = r.connected ? 'too_short' : r.cause === 'USER_BUSY' ? 'busy' : r.cause === 'NO_ANSWER' || r.cause === 'NO_USER_RESPONSE' ? 'no_answer' : 'failed'
       state = attempts >= cfg.maxAttempts ? 'failed' : 'open'
     }
-    const counts = outcome !== 'agent_no_answer'
+    const counts = outcome !== 'agent_no_answer' && outcome !== 'switchboard_error'
     await pool.query(
       `UPDATE callbacks SET state = $2, outcome = $3, last_cause = $4, claimed_by = NULL,
          attempts = CASE WHEN $5 THEN attempts ELSE greatest(attempts - 1, 0) END,
