@@ -32,6 +32,19 @@ interface Claimed {
   type: string; occurred_at: Date; data: Record<string, unknown>
 }
 
+/** Claim up to $p due deliveries of enabled endpoints with a lease ($p+1 ms) for node $p+2; endpoint ids $p+3. */
+function claimCte(p: number): string {
+  return `claimed AS (
+    UPDATE webhook_deliveries d SET locked_until = now() + make_interval(secs => $${p + 1}::double precision / 1000), locked_by = $${p + 2},
+           attempts = d.attempts + 1, last_attempt_at = now()
+     WHERE d.id IN (SELECT id FROM webhook_deliveries
+                     WHERE state = 'pending' AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now())
+                       AND endpoint_id = ANY($${p + 3}::text[])
+                     ORDER BY next_attempt_at LIMIT $${p} FOR UPDATE SKIP LOCKED)
+     RETURNING d.id, d.event_id, d.endpoint_id, d.format, d.attempts)`
+}
+const CLAIMED_SELECT = 'SELECT c.*, e.type, e.occurred_at, e.data FROM claimed c JOIN webhook_events e ON e.id = c.event_id'
+
 export function backoffMs(attempt: number, cfg: WebhooksConfig['backoff'], random = Math.random): number {
   const raw = Math.min(cfg.baseMs * 2 ** Math.max(0, attempt - 1), cfg.maxMs)
   return Math.max(1, Math.round(raw * (0.9 + 0.2 * random())))
@@ -115,30 +128,39 @@ export class DeliveryWorker {
     }
   }
 
+  /** Fill free slots with due deliveries; each slot then runs on by itself (see runSlot). */
   private async claimAndSend(): Promise<void> {
     const cfg = this.deps.webhooks()
     const room = cfg.concurrency - this.inFlight.size
     const enabled = cfg.endpoints.filter((e) => e.enabled).map((e) => e.id)
     if (room <= 0 || enabled.length === 0) return
-    const leaseMs = cfg.timeoutMs * 2 + 5_000
-    const rows = (await this.deps.pool.query<Claimed>(
-      `WITH claimed AS (
-         UPDATE webhook_deliveries d SET locked_until = now() + make_interval(secs => $2::double precision / 1000), locked_by = $3,
-                attempts = d.attempts + 1, last_attempt_at = now()
-          WHERE d.id IN (SELECT id FROM webhook_deliveries
-                          WHERE state = 'pending' AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now())
-                            AND endpoint_id = ANY($4::text[])
-                          ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-          RETURNING d.id, d.event_id, d.endpoint_id, d.format, d.attempts)
-       SELECT c.*, e.type, e.occurred_at, e.data FROM claimed c JOIN webhook_events e ON e.id = c.event_id`,
-      [room, leaseMs, this.deps.node, enabled])).rows
+    const rows = (await this.deps.pool.query<Claimed>(`WITH ${claimCte(1)} ${CLAIMED_SELECT}`, [room, cfg.timeoutMs * 2 + 5_000, this.deps.node, enabled])).rows
     for (const row of rows) {
-      const endpoint = cfg.endpoints.find((e) => e.id === row.endpoint_id)!
-      const p = this.send(row, endpoint, cfg).catch((err: unknown) => this.deps.log.error({ err, delivery_id: row.id }, 'webhook delivery bookkeeping failed; the lease will expire and it is retried'))
+      const p = this.runSlot(row).catch((err: unknown) => this.deps.log.error({ err, delivery_id: row.id }, 'webhook delivery bookkeeping failed; the lease will expire and it is retried'))
         .finally(() => { this.inFlight.delete(p); if (!this.stopping) this.wake() })
       this.inFlight.add(p)
     }
     if (rows.length === room) this.again = true
+  }
+
+  /**
+   * One delivery slot: send, then record the outcome and claim the next due delivery in the
+   * same statement (one round trip instead of two per delivery under load); ends when
+   * nothing is due or the worker stops.
+   */
+  private async runSlot(first: Claimed): Promise<void> {
+    let row: Claimed | undefined = first
+    while (row) {
+      const cfg = this.deps.webhooks()
+      const endpoint = cfg.endpoints.find((e) => e.id === row!.endpoint_id && e.enabled)
+      if (!endpoint) {
+        // disabled or removed since the claim: give the delivery back untouched
+        await this.deps.pool.query('UPDATE webhook_deliveries SET locked_until = NULL, attempts = attempts - 1 WHERE id = $1 AND attempts = $2', [row.id, row.attempts])
+        return
+      }
+      const outcome = await this.send(row, endpoint, cfg)
+      row = await this.settle(row, outcome, cfg)
+    }
   }
 
   /** The body this endpoint gets for this event (download links are minted per attempt: they are short-lived). */
@@ -160,58 +182,53 @@ export class DeliveryWorker {
     return v && v.length > 0 ? v : null
   }
 
-  private async send(row: Claimed, endpoint: WebhookEndpointConfig, cfg: WebhooksConfig): Promise<void> {
-    let outcome: PostOutcome
+  private async send(row: Claimed, endpoint: WebhookEndpointConfig, cfg: WebhooksConfig): Promise<PostOutcome> {
     const secret = this.secretOf(endpoint)
-    if (!secret) {
-      outcome = { ok: false, status: null, error: `signing secret missing: environment variable ${endpoint.secretEnv ?? '?'} is not set`, durationMs: 0 }
-    } else {
-      let body: string
-      try {
-        body = await this.render(row)
-      } catch (err) {
-        body = ''
-        outcome = { ok: false, status: null, error: `could not build the body: ${(err as Error).message}`, durationMs: 0 }
-      }
-      if (body) {
-        const t = Math.floor(Date.now() / 1000)
-        outcome = await postWebhook(endpoint.url, {
-          'x-switchboard-event': row.format === 'erp' ? 'erp.call' : row.type,
-          'x-switchboard-delivery': row.id,
-          'x-switchboard-attempt': String(row.attempts),
-          'x-switchboard-signature': signatureHeader(secret, t, body),
-        }, body, { timeoutMs: cfg.timeoutMs, policy: cfg })
-      }
+    if (!secret) return { ok: false, status: null, error: `signing secret missing: environment variable ${endpoint.secretEnv ?? '?'} is not set`, durationMs: 0 }
+    let body: string
+    try {
+      body = await this.render(row)
+    } catch (err) {
+      return { ok: false, status: null, error: `could not build the body: ${(err as Error).message}`, durationMs: 0 }
     }
-    await this.settle(row, outcome!, cfg)
+    const t = Math.floor(Date.now() / 1000)
+    return postWebhook(endpoint.url, {
+      'x-switchboard-event': row.format === 'erp' ? 'erp.call' : row.type,
+      'x-switchboard-delivery': row.id,
+      'x-switchboard-attempt': String(row.attempts),
+      'x-switchboard-signature': signatureHeader(secret, t, body),
+    }, body, { timeoutMs: cfg.timeoutMs, policy: cfg })
   }
 
-  private async settle(row: Claimed, o: PostOutcome, cfg: WebhooksConfig): Promise<void> {
+  /** Record the outcome of one attempt; returns the next due delivery claimed for this slot, if any. */
+  private async settle(row: Claimed, o: PostOutcome, cfg: WebhooksConfig): Promise<Claimed | undefined> {
     const log = this.deps.log.child({ delivery_id: row.id, endpoint: row.endpoint_id, event: row.type, attempt: row.attempts })
+    const dead = !o.ok && row.attempts >= cfg.maxAttempts
+    const delay = o.ok || dead ? 0 : backoffMs(row.attempts, cfg.backoff)
+    const update = o.ok
+      ? `UPDATE webhook_deliveries SET state = 'delivered', delivered_at = now(), last_status = $3, last_error = NULL, locked_until = NULL WHERE id = $1 AND attempts = $2`
+      : dead
+        ? `UPDATE webhook_deliveries SET state = 'dead', dead_at = now(), last_status = $3, last_error = $4, locked_until = NULL WHERE id = $1 AND attempts = $2`
+        : `UPDATE webhook_deliveries SET next_attempt_at = now() + make_interval(secs => $5::double precision / 1000), last_status = $3, last_error = $4, locked_until = NULL
+            WHERE id = $1 AND attempts = $2`
+    const enabled = cfg.endpoints.filter((e) => e.enabled).map((e) => e.id)
+    const next = (await this.deps.pool.query<Claimed>(
+      // every parameter typed whichever branch is used (an unused one would have no type)
+      `WITH settled AS (${update} RETURNING $3::integer, $4::text, $5::double precision), ${claimCte(6)} ${CLAIMED_SELECT}`,
+      [row.id, row.attempts, o.status, o.error, delay, this.stopping ? 0 : 1, cfg.timeoutMs * 2 + 5_000, this.deps.node, enabled])).rows[0]
     if (o.ok) {
-      await this.deps.pool.query(
-        `UPDATE webhook_deliveries SET state = 'delivered', delivered_at = now(), last_status = $3, last_error = NULL, locked_until = NULL
-          WHERE id = $1 AND attempts = $2`, [row.id, row.attempts, o.status])
       this.counter?.inc({ outcome: 'delivered' })
       log.debug({ status: o.status, ms: o.durationMs }, 'webhook delivered')
-      return
-    }
-    if (row.attempts >= cfg.maxAttempts) {
-      await this.deps.pool.query(
-        `UPDATE webhook_deliveries SET state = 'dead', dead_at = now(), last_status = $3, last_error = $4, locked_until = NULL
-          WHERE id = $1 AND attempts = $2`, [row.id, row.attempts, o.status, o.error])
+    } else if (dead) {
       this.counter?.inc({ outcome: 'dead' })
       log.error({ status: o.status, error: o.error }, 'webhook delivery failed for the last time: dead letter (redeliver via the admin API)')
-      return
+    } else {
+      this.counter?.inc({ outcome: 'retry' })
+      log.warn({ status: o.status, error: o.error, retry_in_ms: delay }, 'webhook delivery failed; will retry')
+      // a short backoff may be due before the next poll: look again then
+      if (delay < cfg.pollMs && !this.stopping) setTimeout(() => this.wake(), delay + 5).unref()
     }
-    const delay = backoffMs(row.attempts, cfg.backoff)
-    await this.deps.pool.query(
-      `UPDATE webhook_deliveries SET next_attempt_at = now() + make_interval(secs => $3::double precision / 1000), last_status = $4, last_error = $5, locked_until = NULL
-        WHERE id = $1 AND attempts = $2`, [row.id, row.attempts, delay, o.status, o.error])
-    this.counter?.inc({ outcome: 'retry' })
-    log.warn({ status: o.status, error: o.error, retry_in_ms: delay }, 'webhook delivery failed; will retry')
-    // a short backoff may be due before the next poll: look again then
-    if (delay < cfg.pollMs && !this.stopping) setTimeout(() => this.wake(), delay + 5).unref()
+    return next
   }
 
   /** Delivered deliveries older than keepDays go, and events nobody needs any more. */
