@@ -20,7 +20,7 @@ const employees: Employee[] = [
   { id: 'absent-1', name: 'Глеб (нет на месте)', role: 'manager', groupId: 'sales-1', extension: '1003' },
 ]
 const clients: ClientInput[] = [
-  { id: 'c-romashka', name: 'ООО Ромашка', segment: 'A', kind: 'client', assignedManagerId: 'mgr-1', phones: ['+74951234511', '+74951234512'] },
+  { id: 'c-romashka', name: 'ООО Ромашка', segment: 'A', kind: 'client', assignedManagerId: 'mgr-1', phones: ['+74951234511', '+74951234512', '+74951234513'] },
 ]
 const db = await startTestDatabase()
 t.teardown(() => db.close())
@@ -126,4 +126,34 @@ t.test('both employees leave: the caller leaves the room and the call ends norma
   t.equal(events.at(-1)!.action, 'ended')
   t.equal((await legsOf(call.uuid)).length, 3)
   await storedRecordings(call.uuid, 3)
+})
+
+t.test('a consultation merged into a conference: all three in one room, every part recorded', async (t) => {
+  const { h, post, events } = await setup(t)
+  const consultEvents: Array<SwitchboardEvents['call.consult']> = []
+  h.events.on('call.consult', (e) => consultEvents.push(e))
+  const call = h.sim.call({ callerIdNumber: '74951234513', destination: '+74951230000', bridgeTargets: { 'user/1001': { answerAfterMs: 1000 }, 'user/1002': { answerAfterMs: 1000 } } })
+  await waitFor('mgr-1 talking', async () => h.service.session(call.uuid)?.summary().agentId === 'mgr-1', 10_000, 20)
+  await h.service.session(call.uuid)!.requestConsult('col-1', 'u-mgr-1') // as POST …/consult does
+  await waitFor('consultation connected', async () => h.service.session(call.uuid)?.summary().consult?.phase === 'talking', 10_000, 20)
+  await sleep(300)
+  const res = await post(call.uuid, tokens.mgr, { employeeId: 'col-1' })
+  t.equal(res.statusCode, 202, res.body)
+  const room = `sb-${call.uuid}`
+  await waitFor('three in the room', async () => h.sim.conferences.get(room)?.size === 3, 10_000, 20)
+  t.same(call.holds.map((x) => x.endMs !== null), [true], 'the caller is off hold')
+  await sleep(300)
+  call.hangup()
+  await call.done
+  const cdr = await callRow(call.uuid)
+  t.match(cdr.route_reasons.join(' | '), /three-way conference: mgr-1 \+ col-1/)
+  const legs = await legsOf(call.uuid)
+  t.same(legs.map((l) => [l.party, l.employee_id, l.ended_at !== null]), [['caller', null, true], ['manager', 'mgr-1', true], ['consultation', 'col-1', true]])
+  t.same(consultEvents.map((e) => e.phase), ['ringing', 'talking', 'completed'])
+  t.equal(consultEvents.at(-1)!.reason, 'merged into a three-way conference')
+  t.same(events.map((e) => e.action), ['started', 'joined', 'ended'])
+  await waitFor('room and legs gone', async () => h.sim.conferences.size === 0 && h.sim.legs.size === 0, 5_000, 20)
+  const recs = await storedRecordings(call.uuid, 4)
+  t.equal(recs.filter((r) => r.channels === 1).length, 1, 'caller leg, conversation, consultation and the conference file')
+  t.ok(recs.some((r) => r.leg_uuid === legs[2].uuid && r.agent_id === 'mgr-1'), 'the consultation file')
 })

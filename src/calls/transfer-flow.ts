@@ -20,7 +20,11 @@ export async function followTransfers(ctx: CallContext, first: TransferParty): P
     const { state } = ctx
     if (state.consult?.agentLegUuid === party.legUuid) {
       const next = await runConsultation(ctx, party)
-      party = next && (await talk(ctx, next))
+      if (next && 'conference' in next) {
+        await runConference(ctx, party)
+        return
+      }
+      party = next && (await talk(ctx, next.talk))
     } else if (state.conference?.agentLegUuid === party.legUuid) {
       await runConference(ctx, party)
       return

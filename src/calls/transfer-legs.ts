@@ -84,3 +84,15 @@ export async function endLegsWithCaller(ctx: CallContext): Promise<void> {
   await ctx.channel.api(`uuid_setvar ${uuid} api_hangup_hook hupall NORMAL_CLEARING switchboard_call_uuid ${uuid}`)
     .catch((err) => ctx.log.warn({ err: (err as Error).message }, 'could not set the hangup hook; legs may outlive the caller'))
 }
+
+/**
+ * After a uuid_kill: wait (bounded) until the leg is really gone. FreeSWITCH answers +OK
+ * before the hangup has run, and the partner it leaves behind decides park-or-hangup
+ * from its park_after_bridge at that moment — which must still be true then.
+ */
+export async function waitGone(ctx: CallContext, legUuid: string, ms = 3_000): Promise<void> {
+  const until = Date.now() + ms
+  while (Date.now() < until && ctx.channel.isUp && (await legExists(ctx, legUuid))) {
+    await new Promise((resolve) => setTimeout(resolve, 20).unref())
+  }
+}

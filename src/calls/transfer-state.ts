@@ -17,7 +17,8 @@ export interface TransferParty {
   wrapUpSec: number
 }
 
-export type ConsultDecision = 'complete' | 'cancel'
+/** complete: the colleague takes the caller; cancel: back to the agent; conference: all three in one room */
+export type ConsultDecision = 'complete' | 'cancel' | 'conference'
 
 export interface ConsultState {
   /** who consults, on which leg (the leg that was talking to the caller) */
@@ -46,4 +47,6 @@ export interface ConferenceState {
   colleagueLegUuid: string
   requestedBy: string | null
   phase: 'claiming' | 'starting' | 'running' | 'ending'
+  /** merged from a consultation: the colleague is already on the call (no originate) */
+  colleague: TransferParty | null
 }

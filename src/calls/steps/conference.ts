@@ -5,6 +5,7 @@ import type { ConferenceState, TransferParty } from '../transfer-state.ts'
 import { SwitchboardError } from '../../errors.ts'
 import type { EslEvent } from '../../esl/event.ts'
 import { startConferenceRecording } from './record.ts'
+import { decideConsult } from './consult.ts'
 import { checkTransferRequest, claimColleague, dialVars, finishParty, hangupLeg, releaseColleague, endLegsWithCaller } from '../transfer-legs.ts'
 
 /*
@@ -24,10 +25,12 @@ import { checkTransferRequest, claimColleague, dialVars, finishParty, hangupLeg,
 /** POST /api/calls/:uuid/conference. */
 export async function requestConference(ctx: CallContext, employeeId: string, requestedBy: string | null): Promise<void> {
   const { channel, deps, state, log } = ctx
+  // During a consultation with this colleague: all three in one room (the consultation's flow does it).
+  if (state.consult?.colleagueId === employeeId && state.consult.phase === 'talking') return decideConsult(ctx, 'conference')
   const t = checkTransferRequest(ctx, employeeId)
   const conf: ConferenceState = {
     room: `sb-${state.uuid}`, agentId: t.agentId, agentLegUuid: t.agentLegUuid, colleagueId: t.colleagueId, colleagueEndpoint: t.endpoint,
-    colleagueLegUuid: randomUUID(), requestedBy, phase: 'claiming',
+    colleagueLegUuid: randomUUID(), requestedBy, phase: 'claiming', colleague: null,
   }
   state.conference = conf
   try {
@@ -79,8 +82,24 @@ export async function runConference(ctx: CallContext, agent: TransferParty): Pro
   emit('started', conf.agentId)
   const recording = callerInRoom ? await startConferenceRecording(ctx, conf.room, roomUuid ?? randomUUID(), conf.agentId) : null
 
-  // The colleague is rung straight into the room.
   const present = new Map<string, TransferParty>([[agent.legUuid, agent]])
+  if (conf.colleague) {
+    // Merged from a consultation: the colleague is in the room already.
+    present.set(conf.colleague.legUuid, { ...conf.colleague, role: 'consultation' })
+    emit('joined', conf.colleagueId)
+  } else await ringIntoRoom(ctx, conf, target, agent, present, () => callerInRoom, inRoom, emit)
+  if (present.has(conf.colleagueLegUuid)) state.transferReasons.push(`three-way conference: ${conf.agentId} + ${conf.colleagueId}`)
+  await watchRoom(ctx, conf, present, () => callerInRoom, inRoom, memberId, emit)
+  channel.off('event', onEvent)
+  await closeRoom(ctx, conf, present, recording, emit)
+}
+
+type Emit = (action: 'started' | 'joined' | 'left' | 'failed' | 'ended', employeeId: string | null, reason?: string | null) => void
+
+/** The colleague is rung straight into the room. */
+async function ringIntoRoom(ctx: CallContext, conf: ConferenceState, target: string, agent: TransferParty, present: Map<string, TransferParty>, callerInRoom: () => boolean, inRoom: Promise<'left' | 'hangup'>, emit: Emit): Promise<void> {
+  const { channel, deps, state, log } = ctx
+  const cfg = deps.config().transfers
   const ringStarted = new Date()
   const vars = dialVars({
     origination_uuid: conf.colleagueLegUuid, originate_timeout: String(cfg.consultRingSec),
@@ -88,7 +107,7 @@ export async function runConference(ctx: CallContext, agent: TransferParty): Pro
   })
   const job = channel.bgapi(`originate ${vars}${conf.colleagueEndpoint} &conference(${target})`, { timeoutMs: (cfg.consultRingSec + 30) * 1000 })
     .catch((err: Error) => `-ERR ${err.message.replace(/\s+/g, '_')}`)
-  const rang = callerInRoom ? await Promise.race([job, inRoom]) : 'hangup'
+  const rang = callerInRoom() ? await Promise.race([job, inRoom]) : 'hangup'
   if (rang.startsWith('+OK')) {
     present.set(conf.colleagueLegUuid, { employeeId: conf.colleagueId, legUuid: conf.colleagueLegUuid, endpoint: conf.colleagueEndpoint, role: 'conference', startedAt: ringStarted, answeredAt: new Date(), wrapUpSec: agent.wrapUpSec })
     emit('joined', conf.colleagueId)
@@ -100,10 +119,13 @@ export async function runConference(ctx: CallContext, agent: TransferParty): Pro
     await releaseColleague(ctx, conf.colleagueId, cause)
     emit('failed', conf.colleagueId, `the colleague did not join (${cause})`)
   }
-  if (present.has(conf.colleagueLegUuid)) state.transferReasons.push(`three-way conference: ${conf.agentId} + ${conf.colleagueId}`)
+}
 
-  // Who is still there? Asked every legPollMs until the caller leaves the room.
-  while (callerInRoom) {
+/** Who is still there? Asked every legPollMs until the caller leaves the room. */
+async function watchRoom(ctx: CallContext, conf: ConferenceState, present: Map<string, TransferParty>, callerInRoom: () => boolean, inRoom: Promise<'left' | 'hangup'>, memberId: string | null, emit: Emit): Promise<void> {
+  const { channel, deps, state, log } = ctx
+  const cfg = deps.config().transfers
+  while (callerInRoom()) {
     if ((await Promise.race([inRoom, sleep(cfg.legPollMs)])) !== undefined) break
     let list: string
     try {
@@ -121,15 +143,17 @@ export async function runConference(ctx: CallContext, agent: TransferParty): Pro
       const stays = [...present.values()][0]
       if (state.agentId === party.employeeId && stays) state.agentId = stays.employeeId
     }
-    if (present.size === 0 && callerInRoom) {
+    if (present.size === 0 && callerInRoom()) {
       log.info({ room: conf.room }, 'every employee left the conference; the caller leaves it too')
       if (memberId) await channel.api(`conference ${conf.room} kick ${memberId}`).catch(() => undefined)
       await Promise.race([inRoom, sleep(5_000)])
     }
   }
-  channel.off('event', onEvent)
+}
 
-  // The caller has left (hung up or kicked): the room, its file and everyone still in it end.
+/** The caller has left (hung up or kicked): the room, its file and everyone still in it end. */
+async function closeRoom(ctx: CallContext, conf: ConferenceState, present: Map<string, TransferParty>, recording: string | null, emit: Emit): Promise<void> {
+  const { channel, state } = ctx
   conf.phase = 'ending'
   if (recording) await channel.api(`conference ${conf.room} norecord ${recording}`).catch(() => undefined) // closed with the room otherwise
   if (present.size > 0) await channel.api(`conference ${conf.room} hup all`).catch(() => undefined)

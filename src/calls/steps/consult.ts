@@ -5,7 +5,7 @@ import type { ConsultDecision, ConsultState, TransferParty } from '../transfer-s
 import { SwitchboardError } from '../../errors.ts'
 import type { EslEvent } from '../../esl/event.ts'
 import { markHoldSpan, startLegRecording } from './record.ts'
-import { checkTransferRequest, claimColleague, dialVars, finishParty, hangupLeg, legExists, releaseColleague, endLegsWithCaller } from '../transfer-legs.ts'
+import { checkTransferRequest, claimColleague, dialVars, finishParty, hangupLeg, legExists, releaseColleague, endLegsWithCaller, waitGone } from '../transfer-legs.ts'
 
 /*
  * Attended (consultative) transfer, seed 004, the way FreeSWITCH does it for a call its
@@ -59,7 +59,7 @@ export async function requestConsult(ctx: CallContext, employeeId: string, reque
 export function decideConsult(ctx: CallContext, decision: ConsultDecision): void {
   const c = ctx.state.consult
   if (!c || c.phase === 'finishing' || c.decision) throw new SwitchboardError('no_consultation', `there is no consultation to ${decision} on this call`, 409)
-  if (decision === 'complete' && c.phase !== 'talking') throw new SwitchboardError('consultation_not_connected', 'the colleague has not answered yet; cancel or wait', 409)
+  if (decision !== 'cancel' && c.phase !== 'talking') throw new SwitchboardError('consultation_not_connected', 'the colleague has not answered yet; cancel or wait', 409)
   c.decision = decision
   c.wake?.()
   // Still ringing: stop the originate now (its BACKGROUND_JOB then reports the cancel).
@@ -69,12 +69,15 @@ export function decideConsult(ctx: CallContext, decision: ConsultDecision): void
 
 type Outcome = ConsultDecision | 'colleague_left' | 'agent_left' | 'caller_left' | 'no_answer'
 
+/** What the caller's flow does next: talk to one party, join the conference the consultation became, or nothing (caller gone). */
+export type AfterConsultation = { talk: TransferParty } | { conference: true } | null
+
 /**
  * Runs on the caller's socket once the agent's leg has left the caller's bridge. Returns
  * whom the caller talks to next — the colleague (completed), the agent (cancelled, no
  * answer, colleague left) — or null when the caller is gone.
  */
-export async function runConsultation(ctx: CallContext, agent: TransferParty): Promise<TransferParty | null> {
+export async function runConsultation(ctx: CallContext, agent: TransferParty): Promise<AfterConsultation> {
   const { channel, deps, state, log } = ctx
   const c = state.consult!
   const cfg = deps.config().transfers
@@ -129,17 +132,38 @@ export async function runConsultation(ctx: CallContext, agent: TransferParty): P
       await releaseColleague(ctx, c.colleagueId, failCause ?? 'ORIGINATOR_CANCEL')
     }
   }
+  if (outcome === 'conference') {
+    // Agent and colleague go to the room first, so the caller never joins an empty one.
+    const room = `sb-${state.uuid}`
+    const target = `conference:${room}@${cfg.conferenceProfile}`
+    try {
+      await channel.api(`uuid_transfer ${c.agentLegUuid} ${target} inline`)
+      await channel.api(`uuid_transfer ${c.colleagueLegUuid} ${target} inline`)
+      state.conference = {
+        room, agentId: c.agentId, agentLegUuid: c.agentLegUuid, colleagueId: c.colleagueId, colleagueEndpoint: c.colleagueEndpoint,
+        colleagueLegUuid: c.colleagueLegUuid, requestedBy: c.requestedBy, phase: 'starting', colleague,
+      }
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not move the consultation into a conference; cancelling it')
+      outcome = 'cancel'
+    }
+  }
   await unholdCaller(ctx, hold)
   state.consult = null
   switch (outcome) {
+    case 'conference':
+      log.info({ agent_id: c.agentId, colleague_id: c.colleagueId }, 'consultation merged into a conference')
+      emit('completed', 'merged into a three-way conference')
+      return { conference: true }
     case 'complete':
     case 'agent_left': {
       await hangupLeg(ctx, c.agentLegUuid)
+      await waitGone(ctx, c.agentLegUuid) // the colleague parks (park_after_bridge) before the caller picks them up
       await finishParty(ctx, agent, 'NORMAL_CLEARING')
       state.transferReasons.push(`attended transfer: ${c.agentId} → ${c.colleagueId}${outcome === 'agent_left' ? ' (agent hung up during the consultation)' : ''}`)
       log.info({ from: c.agentId, to: c.colleagueId, outcome }, 'attended transfer completed')
       emit('completed', outcome === 'agent_left' ? 'the agent hung up during the consultation' : null)
-      return colleague
+      return { talk: colleague }
     }
     case 'caller_left':
       await colleagueOut('ORIGINATOR_CANCEL')
@@ -150,13 +174,14 @@ export async function runConsultation(ctx: CallContext, agent: TransferParty): P
     default: {
       const reason = outcome === 'no_answer' ? `the colleague did not answer (${failCause})` : outcome === 'colleague_left' ? 'the colleague hung up' : 'cancelled'
       await colleagueOut('NORMAL_CLEARING')
+      await waitGone(ctx, c.colleagueLegUuid) // the agent parks before the caller picks them up
       log.info({ colleague_id: c.colleagueId, reason }, 'consultation cancelled; caller back to the agent')
       emit('cancelled', reason)
       if (!(await legExists(ctx, c.agentLegUuid))) {
         await finishParty(ctx, agent, 'NORMAL_CLEARING')
         return null
       }
-      return agent
+      return { talk: agent }
     }
   }
 }
