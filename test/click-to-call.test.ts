@@ -22,6 +22,7 @@ for (const [id, name, role, ext] of [
   ['mgr-1', 'Анна Петрова', 'manager', '1001'], ['agent-2', 'Борис Смирнов', 'agent', '1002'],
   ['agent-3', 'Вера Офлайн', 'agent', '1003'], ['agent-4', 'Глеб Занятой', 'agent', '1004'],
 ]) await db.pool.query('INSERT INTO employees (id, name, role, group_id, extension) VALUES ($1, $2, $3, $4, $5)', [id, name, role, 'sales-1', ext])
+await db.pool.query(`INSERT INTO employees (id, name, role, group_id, extension) VALUES ('cc-1', 'Дина Колл-центр', 'agent', 'callcentre', '3001')`)
 await db.pool.query(`INSERT INTO clients (id, name, segment, kind, region, assigned_manager_id) VALUES ('c-nsk', 'ООО Сибирь', 'B', 'client', 'Новосибирск', 'mgr-1'), ('c-card', 'ИП Карточка', 'C', 'client', NULL, NULL)`)
 await db.pool.query(`INSERT INTO client_phones (phone, client_id) VALUES ('+73832123456', 'c-nsk')`)
 
@@ -192,6 +193,20 @@ t.test('FreeSWITCH restarts: 503 while the inbound socket is down, working again
   const { callUuid } = await res.json() as { callUuid: string }
   t.equal((await progress(tokens.anna, callUuid)).at(-1)?.stage, 'ended')
   await waitFor('presence back to ready', async () => sb.presence.get('mgr-1') === 'ready')
+})
+
+t.test("the server's callback worker uses the same path", async (t) => {
+  // The 24/7 call centre's queue: open whatever the wall clock says.
+  const { rows } = await sb.pool.query<{ id: string }>(`INSERT INTO callbacks (phone, client_id, reason, queue_id) VALUES ('+73832123456', 'c-nsk', 'abandoned', 'callcentre') RETURNING id::text`)
+  await sb.presence.set('cc-1', 'ready')
+  await sb.callbackWorker.tick()
+  const done = await waitFor('callback done', async () => (await sb.pool.query(`SELECT * FROM callbacks WHERE id = $1 AND state = 'done'`, [rows[0].id])).rows[0], 30_000)
+  t.match(done, { outcome: 'completed', attempts: 1, agent_id: 'cc-1' })
+  const cdr = await waitFor('CDR', async () => (await sb.pool.query('SELECT * FROM calls WHERE uuid = $1 AND ended_at IS NOT NULL', [done.last_call_uuid])).rows[0])
+  t.match(cdr, { direction: 'outbound', agent_id: 'cc-1', client_id: 'c-nsk', caller: '3001', counted: true })
+  await waitFor('cc-1 ready again', async () => sb.presence.get('cc-1') === 'ready')
+  const list = await fetch(`${sb.httpUrl}/api/callbacks?state=done`, { headers: { authorization: `Bearer ${tokens.admin}` } })
+  t.match(await list.json(), { items: [{ id: rows[0].id, outcome: 'completed', lastCallUuid: done.last_call_uuid }] })
 })
 
 t.test('/ready reports the inbound socket', async (t) => {
