@@ -148,14 +148,17 @@ WITH cw AS MATERIALIZED (
           count(*) FILTER (WHERE csat = 10)] AS csat_distribution,
     count(*) FILTER (WHERE repeat) AS repeat_calls, count(repeat) AS repeat_base
   FROM base GROUP BY GROUPING SETS ((k), ())
-), ab AS (
-  SELECT GROUPING(k) = 1 AS total, k, b, count(*) AS n FROM (
-    SELECT k, width_bucket(extract(epoch FROM ended_at - started_at)::float8, $6::float8[]) AS b
-      FROM base WHERE abandoned AND ended_at IS NOT NULL) x
-   GROUP BY GROUPING SETS ((k, b), (b))
+), ab AS MATERIALIZED (
+  -- abandon times per group in one pass (a correlated subquery would re-aggregate per group row)
+  SELECT total, k, json_object_agg(b, n) AS buckets FROM (
+    SELECT GROUPING(k) = 1 AS total, k, b, count(*) AS n FROM (
+      SELECT k, width_bucket(extract(epoch FROM ended_at - started_at)::float8, $6::float8[]) AS b
+        FROM base WHERE abandoned AND ended_at IS NOT NULL) x
+     GROUP BY GROUPING SETS ((k, b), (b))) y
+  GROUP BY total, k
 )
-SELECT agg.*, (SELECT json_object_agg(ab.b, ab.n) FROM ab WHERE ab.total = agg.total AND ab.k IS NOT DISTINCT FROM agg.k) AS abandon_buckets
-  FROM agg`
+SELECT agg.*, ab.buckets AS abandon_buckets
+  FROM agg LEFT JOIN ab ON ab.total = agg.total AND ab.k IS NOT DISTINCT FROM agg.k`
 }
 
 function callbacksSql(groupBy: GroupBy | 'total'): string {
@@ -210,6 +213,28 @@ interface CallbacksAgg { total: boolean; k: string | null; created: number; done
 interface PresenceAgg { total: boolean; k: string | null; ready: string; not_ready: string; on_call: string; wrap_up: string }
 interface OffersAgg { total: boolean; k: string | null; offers: number; missed: number }
 
+/**
+ * One report query in its own read-only transaction with more sort/hash memory than the
+ * 4 MB default: a month's report sorts and hashes a few hundred thousand rows, which
+ * would otherwise spill to disk.
+ */
+async function reportQuery<T extends object>(pool: Pool, sql: string, params: unknown[]): Promise<{ rows: T[] }> {
+  const client = await pool.connect()
+  try {
+    await client.query(`BEGIN READ ONLY; SET LOCAL work_mem = '${REPORT_WORK_MEM}'`)
+    const r = await client.query<T>(sql, params)
+    await client.query('COMMIT')
+    return r
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined)
+    throw err
+  } finally {
+    client.release()
+  }
+}
+
+const REPORT_WORK_MEM = '64MB'
+
 const round1 = (v: number | string | null): number | null => (v === null ? null : Math.round(Number(v) * 10) / 10)
 const pct = (a: number, b: number): number | null => (b > 0 ? Math.round((a / b) * 1000) / 10 : null)
 
@@ -221,10 +246,10 @@ export async function runReport(pool: Pool, range: Omit<ReportRange, 'groupBy'> 
   const g = range.groupBy
   try {
     const [calls, callbacks, presence, offers, series] = await Promise.all([
-      pool.query<CallsAgg>(callsSql(g), [...params, cfg.stats.serviceLevelSec, cfg.stats.repeatWindowHours * 3600, edges]),
-      pool.query<CallbacksAgg>(callbacksSql(g), params),
-      g === 'agent' ? pool.query<PresenceAgg>(PRESENCE_SQL, [range.from, range.to]) : null,
-      g === 'agent' ? pool.query<OffersAgg>(OFFERS_SQL, [range.from, range.to]) : null,
+      reportQuery<CallsAgg>(pool, callsSql(g), [...params, cfg.stats.serviceLevelSec, cfg.stats.repeatWindowHours * 3600, edges]),
+      reportQuery<CallbacksAgg>(pool, callbacksSql(g), params),
+      g === 'agent' ? reportQuery<PresenceAgg>(pool, PRESENCE_SQL, [range.from, range.to]) : null,
+      g === 'agent' ? reportQuery<OffersAgg>(pool, OFFERS_SQL, [range.from, range.to]) : null,
       g === 'day' || g === 'hour' ? pool.query<{ k: string }>(seriesSql(g), params) : null,
     ])
     const byKey = <T extends { total: boolean; k: string | null }>(rows: T[] | undefined) => {
