@@ -14,6 +14,16 @@
  * (`+OK`, `-ERR No such channel!`, `-USAGE: …`). `call.recordings` lists the closed files
  * with their start/end, masked and bridged spans; `sim.apiLog` every api command.
  *
+ * Attended transfer and conference: `bgapi` (BACKGROUND_JOB with Job-Owner-UUID, so a
+ * myevents socket gets it), `originate {…}<endpoint> &park()|&conference(<room>)` timed by
+ * the owner call's bridgeTargets, channels outside any socket (`sim.legs`: parked, bridged
+ * by `uuid_bridge`, in a room, recorded with `uuid_record`; park_after_bridge honoured),
+ * `uuid_transfer <B-leg> park|conference:<room> inline` (the B-leg lives on), `intercept`,
+ * `uuid_hold [off]` (CHANNEL_HOLD/UNHOLD), `uuid_break`, `uuid_exists`, `hupall <cause>
+ * <var> <value>`, `api_hangup_hook`, and mod_conference (`sim.conferences`: the
+ * `conference` app with conference::maintenance add-member/del-member to the member's
+ * socket, `conference <room> list|record|norecord|kick|hup`, one mono file per record).
+ *
  *   const sim = new FsSimulator({ port })
  *   const call = sim.call({ destination: '7001', dtmf: [{ atMs: 50, digits: '2' }] })
  *   const result = await call.done   // commands received, events sent, recordings
