@@ -157,6 +157,15 @@ t.test('refusals as problem details', async (t) => {
   t.equal(events.status, 404, 'events of an unknown call → 404')
 })
 
+t.test('a double click places one call', async (t) => {
+  const both = await Promise.all([post(tokens.anna, { to: '+73832123456' }), post(tokens.anna, { to: '+73832123456' })])
+  t.same(both.map((r) => r.status).sort(), [202, 409], 'one accepted, the other refused as on a call')
+  const ok = both.find((r) => r.status === 202)!
+  const { callUuid } = await ok.json() as { callUuid: string }
+  t.equal((await progress(tokens.anna, callUuid)).at(-1)?.stage, 'ended')
+  await waitFor('presence back to ready', async () => sb.presence.get('mgr-1') === 'ready')
+})
+
 t.test('another agent may not follow my call', async (t) => {
   const res = await post(tokens.anna, { to: '+73832123456' })
   const { callUuid } = await res.json() as { callUuid: string }

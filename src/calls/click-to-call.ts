@@ -161,12 +161,8 @@ export class OutboundCalls {
     if (req.clientId && !directory.clients.has(req.clientId)) throw new NotFoundError('client', req.clientId)
     const client = (req.clientId ? directory.clients.get(req.clientId) : undefined) ?? directory.clientByPhone(callee)
     const callerId = chooseCallerId(callee, callee, cfg, client?.region ? { clientRegion: client.region } : {})?.callerId ?? null
-    if (!req.claimed && this.busy.has(employee.id)) throw onCall(employee.id, 'is already placing a call')
     this.prune()
     const callUuid = randomUUID()
-    const restore = req.claimed ? { state: 'ready' as const, reason: null } : await this.markOnCall(employee, callUuid)
-    this.busy.add(employee.id)
-
     const vars: Record<string, string> = {
       origination_uuid: callUuid,
       [ORIGINATE_VARS.callUuid]: callUuid,
@@ -184,6 +180,16 @@ export class OutboundCalls {
     if (req.callbackId) vars[ORIGINATE_VARS.callback] = req.callbackId
     if (callerId) vars[ORIGINATE_VARS.callerId] = callerId
     const command = originateCommand({ endpoint, vars, app: socketApp(deps.socketAddress()) })
+    // Checked and marked before the first await: two clicks at once place one call.
+    if (!req.claimed && this.busy.has(employee.id)) throw onCall(employee.id, 'is already placing a call')
+    this.busy.add(employee.id)
+    let restore: { state: PresenceState; reason: string | null }
+    try {
+      restore = req.claimed ? { state: 'ready', reason: null } : await this.markOnCall(employee, callUuid)
+    } catch (err) {
+      this.busy.delete(employee.id)
+      throw err
+    }
 
     this.history.set(callUuid, { employeeId: employee.id, events: [], endedAt: null })
     const log = deps.log.child({ call_uuid: callUuid, employee_id: employee.id, origin: req.origin })
