@@ -9,7 +9,7 @@ import {
   FfmpegUnavailableError,
   resolveFfmpeg,
 } from '../src/recordings/ffmpeg-paths.ts'
-import { BrokenAudioError, probeRecording } from '../src/recordings/probe.ts'
+import { BrokenAudioError, probeRecording, probeWavHeader } from '../src/recordings/probe.ts'
 import {
   writeCorruptWav,
   writeGarbage,
@@ -131,4 +131,29 @@ t.test('broken inputs are rejected with the right reason', async (t) => {
   // the audio that survived a truncation can still be taken on purpose
   const kept = await probeRecording(join(dir, 'truncated.wav'), { allowTruncated: true })
   t.match(kept, { header: 'truncated', durationMs: Math.round(((trunc.actualBytes - 44) / 4 / 8000) * 1000) })
+})
+
+t.test('probeWavHeader: a PCM WAV known from its header says exactly what ffprobe-backed probeRecording says', async (t) => {
+  const dir = t.testdir()
+  const tone = (ms: number) => ({ kind: 'tone' as const, ms, freq: 440 })
+  const files = [
+    await writeWav(join(dir, 'stereo.wav'), { channels: 2, segments: [[tone(1500)], [tone(1500)]] }),
+    await writeWav(join(dir, 'mono16k.wav'), { channels: 1, sampleRate: 16000, segments: [[tone(700)]] }),
+    await writeWav(join(dir, 'unfinalised.wav'), { channels: 2, segments: [[tone(1000)], [tone(1000)]], headerDataSize: 0 }),
+    await writeWav(join(dir, 'stale.wav'), { channels: 2, segments: [[tone(2000)], [tone(2000)]], headerDataSize: 8000 }),
+  ]
+  await writeTruncatedWav(join(dir, 'truncated.wav'))
+  for (const path of [...files.map((f) => f.path), join(dir, 'truncated.wav')]) {
+    const quick = await probeWavHeader(path, { allowTruncated: true })
+    const full = await probeRecording(path, { allowTruncated: true })
+    t.same(quick, full, `${path.split('/').pop()}: header facts == probe facts`)
+  }
+  await writeGarbage(join(dir, 'garbage.bin'))
+  t.equal(await probeWavHeader(join(dir, 'garbage.bin')), undefined, 'not a WAV: left to ffprobe')
+  await writeHeaderOnlyWav(join(dir, 'empty-data.wav'))
+  await t.rejects(probeWavHeader(join(dir, 'empty-data.wav')), { code: 'audio_broken', reason: 'no_audio' })
+  await writeFile(join(dir, 'zero.wav'), Buffer.alloc(0))
+  await t.rejects(probeWavHeader(join(dir, 'zero.wav')), { code: 'audio_broken', reason: 'empty' })
+  await t.rejects(probeWavHeader(join(dir, 'truncated.wav')), { code: 'audio_broken', reason: 'truncated' }, 'truncated without allowTruncated: rejected like probeRecording')
+  await t.rejects(probeWavHeader(join(dir, 'missing.wav')), { code: 'audio_broken', reason: 'missing' })
 })

@@ -62,6 +62,7 @@ t.test('a spooled call recording is transcoded, stored, verified, linked, then r
   t.ok(Math.abs(metrics.overtalkMs - 1000) < 200, `overtalk ≈ 1 s (${metrics.overtalkMs})`)
   const call = await db.pool.query('SELECT * FROM calls WHERE uuid = $1', [rec.callUuid])
   t.equal(call.rowCount, 1, 'a CDR exists for the call (rebuilt from the sidecar when missing)')
+  await waitFor('spool cleaned', async () => !existsSync(spool.wavPath(rec.recordingId)), 5_000).catch(() => undefined) // removal follows the row by a moment
   t.notOk(existsSync(spool.wavPath(rec.recordingId)), 'spool WAV removed after verification')
   t.notOk(existsSync(spool.sidecarPath(rec.recordingId)), 'and its sidecar')
 
@@ -120,7 +121,8 @@ t.test('object store down: recordings wait in the spool, then store when it retu
     const row = await waitFor('stored after outage', () => storedRow(r.recordingId), 30_000)
     const info = await store.stat(row.object_key)
     t.equal(info?.metadata.sha256, row.sha256, 'stored with its SHA-256 after the outage')
-    t.notOk(existsSync(spool.wavPath(r.recordingId)), 'spool drained')
+    // the spool file goes right after the row says stored (and the object retention call returns)
+    t.ok(await waitFor('spool drained', async () => !existsSync(spool.wavPath(r.recordingId)), 5_000), 'spool drained')
   }
 })
 

@@ -229,7 +229,10 @@ export function analyseEnergy(
  * file is decoded once for both (see transcode's `pcmTap`).
  */
 export function analysisPcmArgs(channels: number): string[] {
-  return ['-map', '0:a:0', '-vn', '-ac', String(channels), '-ar', String(RATE), '-f', 's16le', '-c:a', 'pcm_s16le']
+  // -flush_packets 0: fill ffmpeg's 32 KB output buffer before writing. Beside an encoder
+  // ffmpeg would otherwise write every ~4 KB packet at once: ~2,000 pipe reads (event-loop
+  // wake-ups) per 5-minute call instead of ~300, measured ~0.5 s of Node CPU per recording.
+  return ['-map', '0:a:0', '-vn', '-ac', String(channels), '-ar', String(RATE), '-f', 's16le', '-c:a', 'pcm_s16le', '-flush_packets', '0']
 }
 
 /** Sample rate of the PCM `analysisPcmArgs` asks for. */

@@ -63,6 +63,9 @@ interface WavLayout {
   blockAlign: number
   sampleRate: number
   channels: number
+  /** fmt chunk: 1 = integer PCM */
+  audioFormat: number
+  bitsPerSample: number
 }
 
 const HEAD_BYTES = 64 * 1024
@@ -77,13 +80,13 @@ function printableId(buf: Buffer, at: number): boolean {
 function parseWavHead(head: Buffer, path: string, fileBytes: number): WavLayout | undefined {
   if (head.length < 12 || head.toString('ascii', 0, 4) !== 'RIFF' || head.toString('ascii', 8, 12) !== 'WAVE') return undefined
   let at = 12
-  let fmt: { channels: number; sampleRate: number; blockAlign: number } | undefined
+  let fmt: { channels: number; sampleRate: number; blockAlign: number; audioFormat: number; bitsPerSample: number } | undefined
   while (at + 8 <= head.length) {
     const id = head.toString('ascii', at, at + 4)
     const size = head.readUInt32LE(at + 4)
     if (id === 'fmt ') {
       if (at + 8 + 16 > head.length) break
-      fmt = { channels: head.readUInt16LE(at + 10), sampleRate: head.readUInt32LE(at + 12), blockAlign: head.readUInt16LE(at + 20) }
+      fmt = { audioFormat: head.readUInt16LE(at + 8), channels: head.readUInt16LE(at + 10), sampleRate: head.readUInt32LE(at + 12), blockAlign: head.readUInt16LE(at + 20), bitsPerSample: head.readUInt16LE(at + 22) }
     } else if (id === 'data') {
       if (!fmt) throw new BrokenAudioError('corrupt', `${path}: WAV data chunk before fmt chunk`, { path })
       if (fmt.channels === 0 || fmt.sampleRate === 0 || fmt.blockAlign === 0) {
@@ -166,6 +169,41 @@ async function readAt(path: string, position: number, length: number): Promise<B
     return buf.subarray(0, bytesRead)
   } finally {
     await fh.close()
+  }
+}
+
+/**
+ * What `probeRecording` will say about a plain 16-bit PCM WAV (what FreeSWITCH writes),
+ * from its header alone, without running ffprobe: lets the pipeline start ffmpeg while
+ * ffprobe still checks the file (its verdict can still quarantine it). Undefined for
+ * anything else (other codecs, containers); rejects like `probeRecording` for an empty,
+ * missing or cut file.
+ */
+export async function probeWavHeader(path: string, opts: Pick<ProbeOptions, 'allowTruncated'> = {}): Promise<ProbeResult | undefined> {
+  const { bytes, head } = await readHead(path)
+  const layout = parseWavHead(head, path, bytes)
+  if (!layout || layout.audioFormat !== 1 || layout.bitsPerSample !== 16 || layout.blockAlign !== layout.channels * 2) return undefined
+  const wav = await wavData(layout, path, bytes, opts.allowTruncated ?? false)
+  if (wav.dataBytes < layout.blockAlign) throw new BrokenAudioError('no_audio', `${path}: WAV header only, no samples`, { path, bytes })
+  const durationMs = (Math.floor(wav.dataBytes / layout.blockAlign) * 1000) / layout.sampleRate
+  return {
+    format: 'wav', codec: 'pcm_s16le', sampleRate: layout.sampleRate, channels: layout.channels,
+    durationMs: Math.round(durationMs * 1000) / 1000, bytes, header: wav.header,
+    pcm: { dataOffset: layout.dataOffset, dataBytes: wav.dataBytes, bitsPerSample: 16 },
+  }
+}
+
+async function readHead(path: string): Promise<{ bytes: number; head: Buffer }> {
+  try {
+    const st = await stat(path)
+    if (!st.isFile()) throw new BrokenAudioError('not_audio', `${path} is not a regular file`, { path })
+    if (st.size === 0) throw new BrokenAudioError('empty', `${path} is empty (0 bytes)`, { path })
+    return { bytes: st.size, head: await readAt(path, 0, HEAD_BYTES) }
+  } catch (e) {
+    if (e instanceof BrokenAudioError) throw e
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') throw new BrokenAudioError('missing', `${path} does not exist`, { path }, { cause: e })
+    throw new BrokenAudioError('unreadable', `${path} cannot be read: ${(e as Error).message}`, { path }, { cause: e })
   }
 }
 

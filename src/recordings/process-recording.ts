@@ -1,12 +1,12 @@
 import { createReadStream } from 'node:fs'
-import { stat } from 'node:fs/promises'
+import { rm, stat } from 'node:fs/promises'
 import type { Pool, PoolClient } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
 import type { RecordingConfig, RetentionConfig } from '../config/switchboard-file.ts'
 import { SwitchboardError } from '../errors.ts'
 import type { ObjectStore } from './store/object-store.ts'
 import type { Spool, SpoolSidecar } from './spool.ts'
-import { probeRecording, BrokenAudioError } from './probe.ts'
+import { probeRecording, probeWavHeader, BrokenAudioError, type ProbeResult } from './probe.ts'
 import { transcode, type OutputFormat } from './transcode.ts'
 import { analysisPcmArgs, createPcmAnalyser } from './analyse.ts'
 import { recordingFormat } from './format-policy.ts'
@@ -102,32 +102,61 @@ async function processLocked(deps: ProcessDeps, id: string, db: PoolClient): Pro
   beforeP.catch(() => undefined)
 
   // 1. is it audio at all? Broken files go to quarantine with the reason, never away.
-  let probe
+  // 2. transcode + analyse in one ffmpeg run: the WAV is read and decoded once, the
+  // encoder writes the file and the analysis gets the original PCM (full dynamics) on a pipe.
+  // A plain PCM WAV (what FreeSWITCH writes) is known from its header: ffmpeg starts at
+  // once while ffprobe checks the file beside it; its verdict still decides (a broken file
+  // stops the transcode and goes to quarantine; other facts than the header's → redone).
+  const work = spool.workPath(id, ext)
+  const run = (input: ProbeResult, signal?: AbortSignal) => {
+    const analyser = createPcmAnalyser(input.channels)
+    return transcode(wavPath, work, {
+      format: policy.format, bitrateKbps: policy.bitrateKbps, channels: input.channels === 2 ? 2 : 1, input, signal,
+      pcmTap: { args: analysisPcmArgs(analyser.channels), onData: (chunk) => analyser.push(chunk) },
+    }).then((out) => ({ out, analysis: analyser.finish() }))
+  }
+  const quarantine = async (err: BrokenAudioError): Promise<ProcessOutcome> => {
+    await rowsReady
+    const target = await spool.quarantine(id, err.reason, err.message)
+    await db.query(`UPDATE recordings SET state = 'quarantined', failure_reason = $2, spool_path = $3 WHERE id = $1`, [id, `${err.reason}: ${err.message}`, target])
+    log.warn({ reason: err.reason, target }, 'recording quarantined')
+    return 'quarantined'
+  }
+  let early: ProbeResult | undefined
+  try {
+    early = await probeWavHeader(wavPath, { allowTruncated: true })
+  } catch (err) {
+    if (err instanceof BrokenAudioError) return quarantine(err)
+    throw err
+  }
+  const abort = new AbortController()
+  const earlyRun = early ? run(early, abort.signal) : null
+  earlyRun?.catch(() => undefined) // awaited below, or abandoned after abort
+  let probe: ProbeResult
   try {
     probe = await probeRecording(wavPath, { allowTruncated: true })
   } catch (err) {
-    if (err instanceof BrokenAudioError) {
-      await rowsReady
-      const target = await spool.quarantine(id, err.reason, err.message)
-      await db.query(`UPDATE recordings SET state = 'quarantined', failure_reason = $2, spool_path = $3 WHERE id = $1`, [id, `${err.reason}: ${err.message}`, target])
-      log.warn({ reason: err.reason, target }, 'recording quarantined')
-      return 'quarantined'
-    }
+    abort.abort()
+    await earlyRun?.catch(() => undefined)
+    await rm(work, { force: true }) // in case ffmpeg had finished before the verdict
+    if (err instanceof BrokenAudioError) return quarantine(err)
     throw err
   }
   steps.mark('probe')
-
-  // 2. transcode + analyse in one ffmpeg run: the WAV is read and decoded once, the
-  // encoder writes the file and the analysis gets the original PCM (full dynamics) on a pipe
-  const work = spool.workPath(id, ext)
-  const channels = probe.channels === 2 ? 2 : 1
-  const analyser = createPcmAnalyser(probe.channels)
-  const out = await transcode(wavPath, work, {
-    format: policy.format, bitrateKbps: policy.bitrateKbps, channels, input: probe,
-    pcmTap: { args: analysisPcmArgs(analyser.channels), onData: (chunk) => analyser.push(chunk) },
-  })
+  let result
+  if (earlyRun && early && sameAudioFacts(early, probe)) {
+    result = await earlyRun
+  } else {
+    if (earlyRun) {
+      abort.abort()
+      await earlyRun.catch(() => undefined)
+      log.warn({ header: early, probe }, 'WAV header and ffprobe disagree; transcoding with ffprobe\'s facts')
+    }
+    result = await run(probe)
+  }
+  const { out } = result
   // hold spans (caller on music during a consultation) travel with the QA metrics
-  const analysis = { ...analyser.finish(), ...(sidecar.holdSpans?.length ? { holdSpans: sidecar.holdSpans } : {}) }
+  const analysis = { ...result.analysis, ...(sidecar.holdSpans?.length ? { holdSpans: sidecar.holdSpans } : {}) }
   await rowsReady
   steps.mark('transcode')
 
@@ -172,6 +201,12 @@ async function processLocked(deps: ProcessDeps, id: string, db: PoolClient): Pro
   steps.mark('cleanup')
   log.info({ key, format: policy.format, policy: policy.name, bytes: out.bytes, duration_ms: out.durationMs, call_uuid: sidecar.callUuid, steps_ms: steps.result() }, 'recording stored and verified')
   return 'stored'
+}
+
+/** The facts ffmpeg's input arguments and the analysis depend on. */
+function sameAudioFacts(a: ProbeResult, b: ProbeResult): boolean {
+  return a.codec === b.codec && a.channels === b.channels && a.sampleRate === b.sampleRate && a.header === b.header &&
+    a.pcm?.dataOffset === b.pcm?.dataOffset && a.pcm?.dataBytes === b.pcm?.dataBytes
 }
 
 /** Where a job's time went, for the log line (and for finding latency, issue 8). */
