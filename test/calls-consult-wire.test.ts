@@ -108,8 +108,8 @@ t.test('conference: app with add-member/del-member to the member\'s socket, list
 
 t.test('transfers config: defaults, and bad values rejected with the field path', async (t) => {
   const { loadSwitchboardFile, validateSwitchboardFile } = await import('../src/config/switchboard-file.ts')
-  const { EXAMPLE_CONFIG } = await import('../src/server.ts')
-  const cfg = await loadSwitchboardFile(EXAMPLE_CONFIG)
+  // The example file itself (not via server.ts: importing the whole server costs seconds).
+  const cfg = await loadSwitchboardFile(join(import.meta.dirname, '..', 'config', 'switchboard.example.yaml'))
   t.same(cfg.transfers, { holdMusic: 'local_stream://moh', consultRingSec: 20, conferenceProfile: 'default', legPollMs: 1000 }, 'the example config')
   const raw = JSON.parse(JSON.stringify(cfg)) as Record<string, Record<string, unknown>>
   delete raw.transfers
