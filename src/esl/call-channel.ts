@@ -119,10 +119,15 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
   private hangupWaiters: Array<() => void> = []
   private readonly activeRecordings = new Map<string, ActiveRecording>()
 
+  private logger: Logger | undefined
+
+  /** `log` may be a function: the call's pino child is then made when first needed (see outbound-server.ts). */
   constructor(
     private readonly conn: EslConnection,
     readonly channelData: ChannelData,
-    readonly log: Logger,
+    private readonly makeLog: Logger | (() => Logger),
+    /** With a lazy `log`: the logger it is made from, asked whether debug is on without making it. */
+    private readonly parentLog?: Logger,
   ) {
     super()
     this.uuid = channelData.uuid
@@ -134,6 +139,11 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
       })
     })
     conn.on('event', (e) => this.onEvent(e))
+  }
+
+  /** This call's logger (call_uuid bound). */
+  get log(): Logger {
+    return (this.logger ??= typeof this.makeLog === 'function' ? this.makeLog() : this.makeLog)
   }
 
   get isUp(): boolean {
@@ -522,7 +532,7 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
     this.activeRecordings.clear()
     this.state = 'hungup'
     this.hangupCause = cause
-    this.log.debug({ cause }, 'channel hung up')
+    if ((this.logger ?? this.parentLog ?? this.log).isLevelEnabled('debug')) this.log.debug({ cause }, 'channel hung up')
     this.emit('hangup', { cause })
     for (const w of this.hangupWaiters.splice(0)) w()
   }

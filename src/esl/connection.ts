@@ -54,8 +54,10 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
    */
   constructor(
     readonly socket: Socket,
-    private readonly makeLog: Logger | (() => Logger),
+    private makeLog: Logger | (() => Logger),
     limits: Partial<EslLimits> = {},
+    /** With a lazy `log`: the logger it is made from, asked whether debug is on without making it. */
+    private readonly parentLog?: Logger,
   ) {
     super()
     this.limits = { ...DEFAULT_ESL_LIMITS, ...limits }
@@ -71,9 +73,10 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
     return (this.logger ??= typeof this.makeLog === 'function' ? this.makeLog() : this.makeLog)
   }
 
-  /** Log through `log` from now on (the call's logger once the call is known). */
-  useLogger(log: Logger): void {
-    this.logger = log
+  /** Log through `log` from now on (the call's logger once the call is known; a function: made on first use). */
+  useLogger(log: Logger | (() => Logger)): void {
+    this.logger = typeof log === 'function' ? undefined : log
+    if (typeof log === 'function') this.makeLog = log
   }
 
   get isClosed(): boolean {
@@ -184,7 +187,7 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
     this.closeReason = reason
     const normal = reason === 'peer closed' || reason === 'socket closed' || reason === 'closed by application'
     if (!normal) this.log.warn({ reason, err: error }, 'ESL connection closed')
-    else this.log.debug({ reason }, 'ESL connection closed')
+    else if ((this.logger ?? this.parentLog ?? this.log).isLevelEnabled('debug')) this.log.debug({ reason }, 'ESL connection closed')
     for (const p of this.pending.splice(0)) {
       clearTimeout(p.timer)
       clearTimeout(p.giveUpTimer)

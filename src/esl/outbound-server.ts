@@ -132,7 +132,7 @@ export class OutboundServer extends EventEmitter<OutboundServerEvents> {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`
     // One pino child per call (remote + call_uuid), made once the call is known; a socket
     // that fails before that gets a remote-only child when it first logs.
-    const conn = new EslConnection(socket, () => this.opts.logger.child({ remote }), this.opts.limits)
+    const conn = new EslConnection(socket, () => this.opts.logger.child({ remote }), this.opts.limits, this.opts.logger)
     this.handshake(conn, remote).catch((err: Error) => {
       // Logged once here; the socket is already closed or gets closed now.
       if (!conn.isClosed) this.opts.logger.warn({ err, remote }, 'outbound ESL handshake failed')
@@ -146,13 +146,17 @@ export class OutboundServer extends EventEmitter<OutboundServerEvents> {
       throw new EslProtocolError('connect reply carries no channel data')
     }
     const data = parseChannelData(reply.headers)
-    const channelLog = this.opts.logger.child({ remote, call_uuid: data.uuid })
+    // The call's pino child (remote + call_uuid) is made when something first logs: at the
+    // default level nothing does on a normal call, and a child costs as much as parsing a
+    // few events.
+    let made: Logger | undefined
+    const channelLog = () => (made ??= this.opts.logger.child({ remote, call_uuid: data.uuid }))
     conn.useLogger(channelLog)
     // Listen before asking for events: FreeSWITCH may send one in the same read as a reply.
-    const channel = new CallChannel(conn, data, channelLog)
+    const channel = new CallChannel(conn, data, channelLog, this.opts.logger)
     await conn.command(this.opts.eventFormat === 'json' ? 'myevents json' : 'myevents')
     if (this.opts.linger) await conn.command('linger')
-    channelLog.debug({ caller: data.callerIdNumber, destination: data.destination }, 'call channel ready')
+    if (this.opts.logger.isLevelEnabled('debug')) channel.log.debug({ caller: data.callerIdNumber, destination: data.destination }, 'call channel ready')
     this.emit('channel', channel)
   }
 }
