@@ -34,7 +34,7 @@ const PER_DAY = Number(process.env.STATS_BENCH_PER_DAY ?? 10_000)
 const ROUNDS = Number(process.env.STATS_BENCH_ROUNDS ?? 30)
 const AGENTS = 100
 const CHUNK_DAYS = 10
-const BUDGET_SEC = Number(process.env.STATS_BENCH_BUDGET_SEC ?? 360)
+const BUDGET_SEC = Number(process.env.STATS_BENCH_BUDGET_SEC ?? 300)
 const TZ = 'Europe/Moscow'
 const GROUPS: GroupBy[] = ['day', 'hour', 'queue', 'agent']
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d

@@ -55,7 +55,15 @@ export function screenPopRoutes(deps: ScreenPopRoutesDeps) {
       const stream = openSse(req, reply, deps.heartbeatMs ? { heartbeatMs: deps.heartbeatMs } : {})
       open.add(stream)
       void stream.closed.then(() => open.delete(stream))
-      const unsubscribe = deps.hub.subscribe(employeeId, stream)
+      let unsubscribe: () => void
+      try {
+        unsubscribe = deps.hub.subscribe(employeeId, stream)
+      } catch (err) {
+        // Lost a race with another connection for the last stream slot: the response is an event stream by now.
+        stream.send('error', { code: (err as SwitchboardError).code ?? 'error', detail: (err as Error).message })
+        stream.close()
+        return
+      }
       stream.send('ready', { employeeId, at: new Date().toISOString() })
       await stream.closed
       unsubscribe()
