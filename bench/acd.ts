@@ -10,6 +10,7 @@
  *   node --import tsx bench/acd.ts          (writes bench/results/acd.json)
  *   ACD_CALLS=500 ACD_AGENTS=50 node --import tsx bench/acd.ts
  */
+import { fork } from 'node:child_process'
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir, cpus, loadavg } from 'node:os'
@@ -17,7 +18,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Registry } from 'prom-client'
 import { startTestDatabase } from '../test/support/db.ts'
-import { FsSimulator, type SimCall } from '../test/support/fs-simulator.ts'
+import { FsSimulator } from '../test/support/fs-simulator.ts'
 import { createPool } from '../src/db/pool.ts'
 import { OutboundServer } from '../src/esl/outbound-server.ts'
 import { CallService } from '../src/calls/call-service.ts'
@@ -31,14 +32,33 @@ import { loadSwitchboardFile, type SwitchboardFile } from '../src/config/switchb
 import { EXAMPLE_CONFIG } from '../src/server.ts'
 import { fixedClock } from '../src/routing/types.ts'
 import { endpointOf } from '../src/calls/context.ts'
-import { silentLogger } from '../src/log.ts'
+import { silentLogger, createLogger } from '../src/log.ts'
+
+// ---- child: one node's FreeSWITCH (the simulator), in its own process --------------------
+type SimJob = { port: number; callers: string[]; targets: Record<string, { answerAfterMs: number; hangupAfterMs: number }> }
+type SimResult = { uuids: string[]; failed: number; multiEndpointBridges: number }
+if (process.argv[2] === 'sim-child') {
+  process.once('message', async (job: SimJob) => {
+    const sim = new FsSimulator({ port: job.port, timeScale: 0.1, lingerMs: 0 })
+    const calls = []
+    for (let i = 0; i < job.callers.length; i++) {
+      calls.push(sim.call({ callerIdNumber: job.callers[i], destination: '+74950000099', bridgeTargets: job.targets }))
+      if (i % 10 === 9) await new Promise((r) => setTimeout(r, 50)) // a burst of ~200 callers/s, not one SYN flood
+    }
+    const results = await Promise.all(calls.map((c) => c.done.catch(() => null)))
+    const multi = calls.filter((c) => c.commands.some((x) => x.headers['execute-app-name'] === 'bridge' && /user\/\d+,/.test(x.headers['execute-app-arg'] ?? ''))).length
+    process.send!({ uuids: calls.map((c) => c.uuid), failed: results.filter((r) => r === null).length, multiEndpointBridges: multi } satisfies SimResult, () => process.exit(0))
+  })
+  process.send!('ready')
+  await new Promise(() => undefined)
+}
 
 const CALLS = Number(process.env.ACD_CALLS ?? 200)
 const AGENTS = Number(process.env.ACD_AGENTS ?? 20)
-const TIME_SCALE = 0.1 // script ms × 0.1 = real ms
+const TIME_SCALE = 0.1 // the simulator's script ms × 0.1 = real ms (set in the child)
 const DID = '+74950000099'
 const HARD_LIMIT_MS = 170_000
-const log = silentLogger()
+const log = process.env.ACD_DEBUG ? createLogger('warn') : silentLogger()
 const here = path.dirname(fileURLToPath(import.meta.url))
 
 setTimeout(() => { process.stderr.write(`bench/acd: over ${HARD_LIMIT_MS / 1000} s, giving up\n`); process.exit(2) }, HARD_LIMIT_MS).unref()
@@ -59,10 +79,11 @@ const directory = buildDirectory({ clients: [], employees, groups: config.groups
 const db = await startTestDatabase()
 for (const e of employees) await db.pool.query('INSERT INTO employees (id, name, role, group_id, extension) VALUES ($1, $2, $3, $4, $5)', [e.id, e.name, e.role, e.groupId, e.extension])
 
-interface Node { name: string; sim: FsSimulator; service: CallService; acd: Acd; close(): Promise<void> }
+interface Node { name: string; port: number; service: CallService; acd: Acd; close(): Promise<void> }
 
 async function startNode(name: string, cfg: SwitchboardFile): Promise<Node> {
   const pool = createPool(db.url, log, 30)
+  if (process.env.ACD_DEBUG) setInterval(() => process.stderr.write(`${name} pool total ${pool.totalCount} idle ${pool.idleCount} waiting ${pool.waitingCount}\n`), 2000).unref()
   const events = new EventBus()
   const presence = new PresenceStore(pool, log, events, { node: Acd.nodeIdFor(name) })
   await presence.load()
@@ -79,11 +100,9 @@ async function startNode(name: string, cfg: SwitchboardFile): Promise<Node> {
     config: () => cfg, clock: fixedClock('2026-11-23T09:00:00Z'), node: name, events, acd,
   }, new Registry())
   const { port } = await esl.listen()
-  const sim = new FsSimulator({ port, timeScale: TIME_SCALE, lingerMs: 0 })
   return {
-    name, sim, service, acd,
+    name, port, service, acd,
     close: async () => {
-      sim.closeAll()
       await service.stop(2_000)
       await acd.stop()
       cdr.stop()
@@ -106,16 +125,18 @@ async function run(label: string, nodes: Node[]) {
                        ON CONFLICT (employee_id) DO UPDATE SET state = 'ready', reason = NULL, since = now(), call_uuid = NULL, wrap_up_until = NULL, last_call_ended_at = NULL`)
   for (const n of nodes) await n.acd.settle()
   const targets = Object.fromEntries(employees.map((e) => [`user/${e.extension}`, { answerAfterMs: 100 + Math.floor(Math.random() * 200), hangupAfterMs: 500 + Math.floor(Math.random() * 1000) }]))
+  // One simulator process per node; the callers are spread over the nodes.
+  const children = nodes.map(() => fork(fileURLToPath(import.meta.url), ['sim-child'], { execArgv: ['--import', 'tsx'], stdio: 'inherit' }))
+  await Promise.all(children.map((c) => new Promise((resolve) => c.once('message', resolve)))) // loaded: the clock starts now
   const t0 = Date.now()
-  const calls: SimCall[] = []
-  for (let i = 0; i < CALLS; i++) {
-    const node = nodes[i % nodes.length]
-    calls.push(node.sim.call({ callerIdNumber: `7904${label === 'one' ? '1' : '2'}${String(i).padStart(6, '0')}`, destination: DID, bridgeTargets: targets }))
-    if (i % 20 === 19) await new Promise((r) => setTimeout(r, 5)) // a burst, not one SYN flood
-  }
-  const results = await Promise.all(calls.map((c) => c.done.catch(() => null)))
+  const sims = await Promise.all(nodes.map((node, k) => new Promise<SimResult>((resolve, reject) => {
+    const callers = Array.from({ length: CALLS }, (_, i) => i).filter((i) => i % nodes.length === k).map((i) => `7904${label === 'one' ? '1' : '2'}${String(i).padStart(6, '0')}`)
+    children[k].once('message', (m) => resolve(m as SimResult))
+    children[k].once('exit', (code) => { if (code !== 0) reject(new Error(`simulator of ${node.name} exited ${code}`)) })
+    children[k].send({ port: node.port, callers, targets } satisfies SimJob)
+  })))
   const seconds = (Date.now() - t0) / 1000
-  const uuids = calls.map((c) => c.uuid)
+  const uuids = sims.flatMap((r) => r.uuids)
   // Give the CDR writes of the last hangups a moment.
   for (let i = 0; i < 50; i++) {
     const n = (await db.pool.query(`SELECT count(*)::int AS n FROM calls WHERE uuid = ANY($1::uuid[]) AND ended_at IS NOT NULL`, [uuids])).rows[0].n
@@ -150,8 +171,8 @@ async function run(label: string, nodes: Node[]) {
   for (const o of offers) if (o.outcome === 'answered') answeredOffers.set(o.call_uuid, (answeredOffers.get(o.call_uuid) ?? 0) + 1)
   const answeredTwice = [...answeredOffers.values()].filter((n) => n > 1).length
   const answered = cdrs.filter((c) => c.outcome === 'answered').length
-  const multiBridge = calls.filter((c) => c.commands.some((x) => x.headers['execute-app-name'] === 'bridge' && /user\/\d+,/.test(x.headers['execute-app-arg'] ?? ''))).length
-  const failedSockets = results.filter((r) => r === null).length
+  const multiBridge = sims.reduce((n, r) => n + r.multiEndpointBridges, 0)
+  const failedSockets = sims.reduce((n, r) => n + r.failed, 0)
 
   // Where the time goes: how long an offer holds an agent (ring + talk), and how long an agent waits between offers while callers wait.
   const holds = offers.filter((o) => o.ended_at).map((o) => o.ended_at!.getTime() - o.offered_at.getTime())
@@ -169,12 +190,13 @@ async function run(label: string, nodes: Node[]) {
     offersPerNode: Object.fromEntries(nodes.map((n) => [n.name, offers.filter((o) => o.node.startsWith(`${n.name}:`)).length])),
     doubleOffers: { agentOverlaps, callerOfferedTwice: callerDouble, historyOverlaps, answeredTwice, multiEndpointBridges: multiBridge },
     failedSockets, notAnswered: CALLS - answered,
+    outcomes: cdrs.reduce<Record<string, number>>((m, c) => { m[c.outcome ?? 'none'] = (m[c.outcome ?? 'none'] ?? 0) + 1; return m }, {}),
     offerHoldMs: { p50: pct(holds, 50), p99: pct(holds, 99) }, agentGapBetweenOffersMs: { p50: pct(gaps, 50), p99: pct(gaps, 99) },
   }
   process.stdout.write(`${label.padEnd(4)} ${nodes.length} node(s): ${CALLS} callers / ${AGENTS} agents in ${seconds.toFixed(1)} s; ${out.offersPerSec.toFixed(1)} offers/s, `
     + `${out.answeredPerSec.toFixed(1)} answered/s; wait to offer p50 ${out.waitToOfferMs.p50} ms p99 ${out.waitToOfferMs.p99} ms; `
     + `offer holds an agent p50 ${out.offerHoldMs.p50} ms, agent idle between offers p50 ${out.agentGapBetweenOffersMs.p50} ms; `
-    + `double offers: agent ${agentOverlaps}, caller ${callerDouble}, history ${historyOverlaps}, answered twice ${answeredTwice}; not answered ${out.notAnswered}\n`)
+    + `outcomes ${JSON.stringify(out.outcomes)}; double offers: agent ${agentOverlaps}, caller ${callerDouble}, history ${historyOverlaps}, answered twice ${answeredTwice}; not answered ${out.notAnswered}\n`)
   return out
 }
 
@@ -182,6 +204,7 @@ const load0 = loadavg()[0]
 const one = await startNode('solo', config)
 const baseline = await run('one', [one])
 await one.close()
+if (process.env.ACD_ONLY === 'one') { await db.close(); process.exit(0) } // diagnosis: the baseline alone, no results file
 const a = await startNode('node-a', config)
 const b = await startNode('node-b', config)
 const two = await run('two', [a, b])
