@@ -746,12 +746,15 @@ export async function missingPromptFiles(cfg: SwitchboardFile, promptsDir: strin
   add(cfg.routing.afterHours.prompt, 'routing.afterHours.prompt')
   if (cfg.csat.enabled) add(cfg.csat.prompt, 'csat.prompt')
   cfg.queues.forEach((q, i) => add(q.musicOnHold, `queues[${i}].musicOnHold`))
+  // ACD prompts in use; their defaults are FreeSWITCH sound names (resolved by its
+  // sound_prefix), so only prompts set to something else are looked for here.
+  const custom = (file: string | undefined, stock: string) => (file === stock ? undefined : file)
   cfg.queues.forEach((q, i) => {
-    if (q.announcePosition) add(q.positionPrompt, `queues[${i}].positionPrompt`)
-    if (q.announceExpectedWait) add(q.expectedWaitPrompt, `queues[${i}].expectedWaitPrompt`)
+    if (q.announcePosition) add(custom(q.positionPrompt, 'ivr/ivr-you_are_number.wav'), `queues[${i}].positionPrompt`)
+    if (q.announceExpectedWait) add(custom(q.expectedWaitPrompt, 'ivr/ivr-estimated_hold_time.wav'), `queues[${i}].expectedWaitPrompt`)
   })
-  if (cfg.queues.some((q) => q.overflow.action === 'voicemail')) { add(cfg.acd.voicemail.prompt, 'acd.voicemail.prompt'); add(cfg.acd.voicemail.thanksPrompt, 'acd.voicemail.thanksPrompt') }
-  if (cfg.queues.some((q) => q.overflow.action === 'callback-offer')) { add(cfg.acd.callbackOffer.prompt, 'acd.callbackOffer.prompt'); add(cfg.acd.callbackOffer.confirmPrompt, 'acd.callbackOffer.confirmPrompt') }
+  if (cfg.queues.some((q) => q.overflow.action === 'voicemail')) { add(custom(cfg.acd.voicemail.prompt, 'voicemail/vm-record_message.wav'), 'acd.voicemail.prompt'); add(cfg.acd.voicemail.thanksPrompt, 'acd.voicemail.thanksPrompt') }
+  if (cfg.queues.some((q) => q.overflow.action === 'callback-offer')) { add(custom(cfg.acd.callbackOffer.prompt, 'ivr/ivr-callback_offer.wav'), 'acd.callbackOffer.prompt'); add(cfg.acd.callbackOffer.confirmPrompt, 'acd.callbackOffer.confirmPrompt') }
   const out: Problem[] = []
   for (const w of wanted) {
     const full = isAbsolute(w.file) ? w.file : join(promptsDir, w.file)

@@ -131,7 +131,8 @@ async function offerCallback(ctx: CallContext): Promise<boolean> {
 async function waitForAgent(ctx: CallContext, acd: Acd, queue: QueueConfig, deadlineMs: number): Promise<WaitEnd> {
   const { channel, state } = ctx
   const announcing = queue.announcePosition || queue.announceExpectedWait
-  let nextAnnounce = announcing ? Date.now() : Infinity
+  // The first announcement after a moment: a caller who gets an agent at once hears none.
+  let nextAnnounce = announcing ? Date.now() + Math.min(queue.announceIntervalSec, 3) * 1000 : Infinity
   const gone = new Promise<void>((resolve) => {
     if (!channel.isUp) resolve()
     channel.once('hangup', () => resolve())
