@@ -1,10 +1,10 @@
 import t from 'tap'
-import { acdFixture, answers, targets, queue, startTestDatabase, startCallHarness, waitFor, employees, clients, DID, type SimCall } from './acd-fixture.ts'
+import { acdFixture, answers, targets, queue, startTestDatabase, waitFor, type SimCall } from './acd-fixture.ts'
 
 // ACD through the wire: max wait / max length overflow (queue, voicemail, callback offer) and announcements.
 const db = await startTestDatabase()
 t.teardown(() => db.close())
-const { harness, call, cdr, offers, waiting } = acdFixture(db)
+const { harness, call, cdr, waiting } = acdFixture(db)
 
 t.test('max wait → overflow queue: the caller moves on and an agent there answers', async (t) => {
   const h = await harness(t, { maxWaitSec: 1, overflow: { action: 'queue', target: 'tq2' } }, { ready: ['o1'], extra: [queue({ id: 'tq2', groupIds: ['tg2'] })] })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { acdFixture, answers, targets, queue, startTestDatabase, startCallHarness, waitFor, employees, clients, DID, type SimCall } from './acd-fixture.ts'
+import { acdFixture, answers, targets, startTestDatabase, waitFor } from './acd-fixture.ts'
 
 // ACD through the wire: priority order, the four strategies, no-answer, wrap-up, two nodes.
 const db = await startTestDatabase()
@@ -110,18 +110,7 @@ t.test('wrap-up: after the call the agent is in wrap_up, then ready by itself; a
 
 t.test('two nodes on one Postgres: every caller answered once, no agent offered two calls at once', async (t) => {
   const ha = await harness(t, { agentTimeoutSec: 5 }, { ready: ['a1', 'a2', 'a3', 'a4'], node: 'node-a' })
-  const hb = await startCallHarness(db, {
-    employees, clients, timeScale: 0.05, node: 'node-b',
-    configure: (cfg) => {
-      cfg.csat.enabled = false
-      cfg.routing.repeatCaller.enabled = false
-      cfg.acd.pollIntervalMs = 200
-      cfg.groups.push({ id: 'tg', name: 'Test group', officeId: 'msk' })
-      cfg.queues.push(queue({ id: 'tq', agentTimeoutSec: 5 }))
-      cfg.dids[DID] = { source: 'acd-test', noIvr: true, queue: 'tq', officeId: 'msk' }
-    },
-  })
-  t.teardown(() => hb.close())
+  const hb = await harness(t, { agentTimeoutSec: 5 }, { node: 'node-b', fresh: false })
   const bt = targets(Object.fromEntries([1, 2, 3, 4].map((n) => [`user/200${n}`, { answerAfterMs: 20 + n * 10, hangupAfterMs: 600 }])))
   const calls = Array.from({ length: 10 }, (_, i) => call(i % 2 ? hb : ha, `7903100${String(i).padStart(4, '0')}`, { bridgeTargets: bt }))
   await Promise.all(calls.map((c) => c.done))
