@@ -38,7 +38,7 @@ import { Spool, type SpoolSidecar } from '../src/recordings/spool.ts'
 import { FsObjectStore } from '../src/recordings/store/fs-store.ts'
 import { loadSwitchboardFile } from '../src/config/switchboard-file.ts'
 import { EXAMPLE_CONFIG } from '../src/server.ts'
-import { silentLogger } from '../src/log.ts'
+import { pino } from 'pino'
 import { startTestDatabase, type TestDatabase } from '../test/support/db.ts'
 import { writeSpeechLikeCall, type WavInfo } from '../test/support/audio-fixtures.ts'
 
@@ -82,7 +82,7 @@ export interface RecordingsBenchResult {
   pipeline: {
     throughput: { rounds: Array<{ wallMs: number; recordingsPerMinute: number }>; recordingsPerMinute: number; cpuMsPerRecording: number | null }
     /** hangup → stored, and the raw CLI transcoding the same pairs right before/after */
-    latency: { hangupToStoredMs: Summary; rawTranscodeMs: Summary; pairs: number }
+    latency: { hangupToStoredMs: Summary; rawTranscodeMs: Summary; pairs: number; stepsP50Ms: Record<string, number> }
   }
   throughputRatio: number
   /** raw CPU time / pipeline CPU time per recording: the overhead with background load taken out */
@@ -163,8 +163,14 @@ export async function run(opts: { files?: number; minutes?: number; write?: bool
     const spool = new Spool(join(dir, 'spool'))
     const store = new FsObjectStore(join(dir, 'objects'))
     await store.init()
+    // the pipeline logs where each job's time went (steps_ms): kept for the latency phase
+    const stepLog: Array<{ id: string; steps: Record<string, number> }> = []
+    const log = pino({ level: 'info' }, { write: (line: string) => {
+      const o = JSON.parse(line) as { recording_id?: string; steps_ms?: Record<string, number> }
+      if (o.steps_ms && o.recording_id) stepLog.push({ id: o.recording_id, steps: o.steps_ms })
+    } })
     const pipeline = new RecordingPipeline(
-      { pool: db.pool, store, spool, log: silentLogger(), recording: () => cfg.recording, retention: () => cfg.retention },
+      { pool: db.pool, store, spool, log, recording: () => cfg.recording, retention: () => cfg.retention },
       { ...DEFAULT_PIPELINE_OPTIONS, concurrency: CONCURRENCY, scanIntervalSec: 30 },
       new Registry(),
     )
@@ -232,6 +238,7 @@ export async function run(opts: { files?: number; minutes?: number; write?: bool
       // pair is also transcoded by the raw CLI right before or after (alternating), so that
       // both see the same background load: the comparison is pair by pair.
       const latencies: number[] = []
+      const latencyIds: string[] = []
       const pairedRaw: number[] = []
       for (let i = 0, k = 0; i < files.length; i += CONCURRENCY, k++) {
         const slice = files.slice(i, i + CONCURRENCY)
@@ -246,7 +253,7 @@ export async function run(opts: { files?: number; minutes?: number; write?: bool
           const pair = []
           for (const id of ids) pair.push(await hangUp(id))
           const stored = await storedAt(pair.map((h) => h.id))
-          for (const h of pair) latencies.push(stored.find((r) => r.id === h.id)!.stored_at.getTime() - h.at)
+          for (const h of pair) { latencies.push(stored.find((r) => r.id === h.id)!.stored_at.getTime() - h.at); latencyIds.push(h.id) }
         }
         if (k % 2 === 0) { await rawPair(); await pipelinePair() } else { await pipelinePair(); await rawPair() }
       }
@@ -262,6 +269,13 @@ export async function run(opts: { files?: number; minutes?: number; write?: bool
       const latency = summary(latencies)
       const pairedRawSummary = summary(pairedRaw)
       const latencyOverTranscodeMs = latency.p50 - pairedRawSummary.p50
+      await new Promise((r) => setTimeout(r, 200)) // the last jobs' log lines follow their rows
+      const stepNames = ['probe', 'transcode', 'upload', 'verify', 'row', 'cleanup']
+      const stepsP50: Record<string, number> = {}
+      for (const name of stepNames) {
+        const xs = stepLog.filter((x) => latencyIds.includes(x.id)).map((x) => x.steps[name]).filter((x) => typeof x === 'number')
+        if (xs.length) stepsP50[name] = summary(xs).p50
+      }
       const sizeRatio = Math.round((wavBytes / opusBytes) * 10) / 10
 
       const result: RecordingsBenchResult = {
@@ -279,7 +293,7 @@ export async function run(opts: { files?: number; minutes?: number; write?: bool
             recordingsPerMinute: pipelinePerMinute,
             cpuMsPerRecording: pipeCpu,
           },
-          latency: { hangupToStoredMs: latency, rawTranscodeMs: pairedRawSummary, pairs: Math.ceil(files.length / CONCURRENCY) },
+          latency: { hangupToStoredMs: latency, rawTranscodeMs: pairedRawSummary, pairs: Math.ceil(files.length / CONCURRENCY), stepsP50Ms: stepsP50 },
         },
         throughputRatio,
         cpuRatio: rawCpu !== null && pipeCpu ? Math.round((rawCpu / pipeCpu) * 100) / 100 : null,
@@ -316,6 +330,7 @@ function report(r: RecordingsBenchResult): string {
     `pipeline       : ${r.pipeline.throughput.recordingsPerMinute} rec/min (rounds ${rounds(r.pipeline.throughput.rounds)}), CPU ${r.pipeline.throughput.cpuMsPerRecording ?? '?'} ms/recording`,
     `throughput ratio pipeline/raw: ${r.throughputRatio} (target ≥ ${r.targets.throughputRatio}); CPU-time ratio raw/pipeline ${r.cpuRatio ?? '?'}`,
     `hangup → stored: p50 ${l.p50} ms, p99 ${l.p99} ms (two calls at a time) vs raw transcode of the same pairs p50 ${rt.p50} ms, p99 ${rt.p99} ms → ${r.latencyOverTranscodeMs >= 0 ? '+' : ''}${r.latencyOverTranscodeMs} ms (target ≤ +${r.targets.latencyOverTranscodeMs})`,
+    `  job steps p50: ${JSON.stringify(r.pipeline.latency.stepsP50Ms)} ms (probe = ffprobe beside the started ffmpeg; transcode = encode + analysis in one run)`,
     `size WAV/Opus  : ${r.size.ratio}× overall, worst file ${r.size.minRatio}× (target ≥ ${r.targets.sizeRatio})`,
     `targets met: ${r.targets.met}`,
   ].join('\n')
