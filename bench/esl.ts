@@ -118,7 +118,7 @@ export async function run(opts: { flowCalls?: number; concurrency?: number; hold
   const spool = mkdtempSync(join(tmpdir(), 'sb-bench-esl-'))
   const child = fork(fileURLToPath(import.meta.url), ['--sim-child'], { execArgv: ['--import', 'tsx', ...(process.env.ESL_BENCH_SIM_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ESL_BENCH_SIM_PROF}`] : [])], stdio: 'inherit' })
   await new Promise<void>((r) => child.once('message', () => r()))
-  const results: Record<string, unknown> = { node: process.version, ulimitN: ulimit(), cpus: (await import('node:os')).cpus().length }
+  const results: Record<string, unknown> = { loadAverageAtStart: (await import('node:os')).loadavg(), node: process.version, ulimitN: ulimit(), cpus: (await import('node:os')).cpus().length }
   try {
     // 1. Switchboard: full flow, and answer+hangup for comparison with modesl.
     const server = new OutboundServer({ port: 0, host: '127.0.0.1', logger: silentLogger(), maxSessions: 50_000 })
@@ -147,6 +147,9 @@ export async function run(opts: { flowCalls?: number; concurrency?: number; hold
     const { port } = await server.listen()
     const lag = monitorEventLoopDelay({ resolution: 10 })
     lag.enable()
+    // Warm-up (not measured): both servers get the same, so that neither pays the JIT in its figure.
+    await measureFlow(child, { port, n: 300, concurrency, destination: 'flow' })
+    await measureFlow(child, { port, n: 300, concurrency, destination: 'simple' })
     const flow = await measureFlow(child, { port, n: flowCalls, concurrency, destination: 'flow' })
     flow.failed += flowErrors
     flow.eventLoopLagP99Ms = lag.percentile(99) / 1e6
@@ -199,7 +202,19 @@ export async function run(opts: { flowCalls?: number; concurrency?: number; hold
       conn.on('error', () => {})
       conn.execute('answer', '', () => conn.execute('hangup', 'NORMAL_CLEARING', () => {}))
     })
-    results.modeslBaseline = await measureFlow(child, { port: base.server.address().port, n: flowCalls, concurrency, destination: 'simple' })
+    await measureFlow(child, { port: base.server.address().port, n: 300, concurrency, destination: 'simple' })
+    const modesl = await measureFlow(child, { port: base.server.address().port, n: flowCalls, concurrency, destination: 'simple' })
+    results.modeslBaseline = modesl
+    const sb = results.switchboard as { fullFlow: typeof modesl; answerHangup: typeof modesl }
+    results.summary = {
+      target: 'full flow ≥ 1000 setups/s per core of the Switchboard process',
+      fullFlowSetupsPerCpuSecond: sb.fullFlow.setupsPerCpuSecond,
+      fullFlowTargetMet: sb.fullFlow.setupsPerCpuSecond >= 1000,
+      answerHangupSetupsPerCpuSecond: sb.answerHangup.setupsPerCpuSecond,
+      modeslAnswerHangupSetupsPerCpuSecond: modesl.setupsPerCpuSecond,
+      answerHangupCpuRatioVsModesl: modesl.cpuUsPerSetup / sb.answerHangup.cpuUsPerSetup,
+      loadAverageAtEnd: (await import('node:os')).loadavg(),
+    }
     await new Promise<void>((r) => base.close(() => r()))
   } finally {
     // A clean exit (not a signal) so that a --cpu-prof of the child gets written.

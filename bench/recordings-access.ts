@@ -6,7 +6,7 @@
  *   node --import tsx bench/recordings-access.ts     (writes bench/results/recordings-access.json)
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import http from 'node:http'
 import { randomBytes, createHash } from 'node:crypto'
@@ -307,7 +307,9 @@ async function benchStreaming(pool: Pool, dataDir: string) {
       concurrent200PgStatementsPerBurst: bursts.map((b) => b.pgStatements),
       concurrent200BareEveryBurstP99Ms: bursts.map((b) => p99(b.bare)),
       concurrent200StoreDirect: stats(concDirect),
+      concurrent200P99RatioHttpToBare: 0,
     }
+    out.concurrent200P99RatioHttpToBare = round(out.concurrent200Http.p99Ms / out.concurrent200BareNodeHttp.p99Ms)
     log(`  range first byte, sequential: HTTP p50 ${out.sequentialHttp.p50Ms} / p99 ${out.sequentialHttp.p99Ms} ms; store direct p50 ${out.sequentialStoreDirect.p50Ms} / p99 ${out.sequentialStoreDirect.p99Ms} ms`)
     log(`  range first byte, 200 at once: HTTP p50 ${out.concurrent200Http.p50Ms} / p99 ${out.concurrent200Http.p99Ms} ms (wall ${out.concurrent200Http.wallMs} ms); bare node:http p50 ${out.concurrent200BareNodeHttp.p50Ms} / p99 ${out.concurrent200BareNodeHttp.p99Ms} ms; store direct p99 ${out.concurrent200StoreDirect.p99Ms} ms`)
     log(`  every burst p99: HTTP ${out.concurrent200HttpEveryBurstP99Ms.join(', ')} ms; bare ${out.concurrent200BareEveryBurstP99Ms.join(', ')} ms; Postgres statements per burst ${out.concurrent200PgStatementsPerBurst.join(', ')}`)
@@ -320,6 +322,8 @@ async function benchStreaming(pool: Pool, dataDir: string) {
 }
 
 export async function run(opts: { write?: boolean } = {}) {
+  // other work on the same 2 cores shows in every figure here: the load average says how much
+  const loadAverageAtStart = loadavg()
   const dataDir = await mkdtemp(join(tmpdir(), 'sb-bench-access-'))
   const slog = silentLogger()
   const db = await startEmbeddedPostgres(dataDir, slog)
@@ -335,7 +339,7 @@ export async function run(opts: { write?: boolean } = {}) {
     const streaming = await benchStreaming(pool, dataDir)
     const worstSearchP95 = Math.max(...Object.values(search.cases).map((c) => c.p95Ms), search.agentPage20.p95Ms)
     const result = {
-      bench: 'recordings-access', at: new Date().toISOString(), node: process.version, rows: ROWS, clients: CLIENTS, agents: AGENTS, seedSec,
+      bench: 'recordings-access', at: new Date().toISOString(), node: process.version, loadAverageAtStart, loadAverageAtEnd: loadavg(), rows: ROWS, clients: CLIENTS, agents: AGENTS, seedSec,
       search, streaming,
       targets: { searchP95Ms: 50, firstByteP99Ms: 30 },
       pass: { search: worstSearchP95 <= 50, firstByteSequential: streaming.sequentialHttp.p99Ms <= 30, firstByteConcurrent: streaming.concurrent200Http.p99Ms <= 30 },
