@@ -2,6 +2,7 @@ import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { Registry } from 'prom-client'
 import { startTestDatabase } from './support/db.ts'
+import { waitFor } from './support/pipeline.ts'
 import { buildHttpApp } from '../src/http/app.ts'
 import { agentsRoutes } from '../src/http/plugins/agents.ts'
 import { queuesRoutes } from '../src/http/plugins/queues.ts'
@@ -120,4 +121,28 @@ t.test('GET /api/queues: live figures from Postgres; agents see their own queues
   t.equal((await app.inject({ method: 'GET', url: '/api/queues', headers: as('qa') })).statusCode, 403)
   t.equal((await app.inject({ method: 'GET', url: '/api/queues' })).statusCode, 401)
   await acd.leave(c1)
+})
+
+t.test('a node that stops heartbeating loses its callers and its agents; an offer nobody takes goes back', async (t) => {
+  const dead = 'crashed-node:0000'
+  await db.pool.query(`INSERT INTO acd_nodes (node_id, heartbeat_at) VALUES ($1, now() - interval '10 minutes')`, [dead])
+  const lost = randomUUID()
+  await db.pool.query(`INSERT INTO queue_calls (call_uuid, queue_id, priority, node) VALUES ($1, 'tq', 0, $2)`, [lost, dead])
+  await presence.set('a2', 'ready')
+  const talking = randomUUID()
+  await db.pool.query(`UPDATE agent_presence SET state = 'on_call', call_uuid = $1, claimed_by = $2 WHERE employee_id = 'a2'`, [talking, dead])
+  // An offer made for one of our callers that this node never took (as if its NOTIFY and polls were lost).
+  const untaken = randomUUID()
+  await presence.set('a1', 'ready')
+  t.equal(await acd.enqueue({ callUuid: untaken, queueId: 'tq', priority: 0, enteredAt: new Date(), clientId: null, caller: null, stickyAgentId: null }, 50), 'queued')
+  await waitFor('offered to a1', async () => (await db.pool.query(`SELECT state FROM queue_calls WHERE call_uuid = $1`, [untaken])).rows[0]?.state === 'offered', 5000, 20)
+  await db.pool.query(`UPDATE queue_calls SET offered_at = now() - interval '1 hour' WHERE call_uuid = $1`, [untaken])
+  await acd.reap()
+  t.equal((await db.pool.query('SELECT count(*)::int AS n FROM queue_calls WHERE call_uuid = $1', [lost])).rows[0].n, 0, 'the dead node\'s caller is off the list')
+  t.match((await presence.row('a2')), { state: 'not_ready', reason: /node crashed-node:0000 lost during a call/ })
+  t.equal((await db.pool.query('SELECT count(*)::int AS n FROM acd_nodes WHERE node_id = $1', [dead])).rows[0].n, 0)
+  const back = (await db.pool.query(`SELECT state FROM queue_calls WHERE call_uuid = $1`, [untaken])).rows[0]
+  t.ok(back.state === 'waiting' || back.state === 'offered', 'the untaken offer went back to the list (and may be offered again)')
+  t.match(await db.pool.query(`SELECT outcome FROM acd_offers WHERE call_uuid = $1 ORDER BY id LIMIT 1`, [untaken]).then((r) => r.rows[0]), { outcome: 'released' })
+  await acd.leave(untaken)
 })
