@@ -42,7 +42,7 @@ t.test('minimal config gets every default', async t => {
   t.equal(cfg.routing.afterHours.createCallback, true)
   t.equal(cfg.routing.repeatCaller.enabled, true)
   t.same(cfg.recording, {
-    format: 'opus', bitrateKbps: 24, stereo: true, recordInternal: true,
+    format: 'opus', bitrateKbps: 24, stereo: true, recordInternal: true, formatPolicies: [],
     pipeline: { concurrency: 2, quietSec: 120, scanIntervalSec: 30, maxRetryDelaySec: 60, spoolWarnFreePercent: 15, spoolCriticalFreePercent: 5 },
   })
   t.equal(cfg.stats.serviceLevelSec, 20)
