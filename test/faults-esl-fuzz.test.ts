@@ -20,6 +20,7 @@ import { FsSimulator } from './support/fs-simulator.ts'
 import { connectReply, plainEvent, type Headers } from './support/esl-wire.ts'
 import { waitFor } from './support/pipeline.ts'
 import { silentLogger, createLogger } from '../src/log.ts'
+import { prng } from './support/audio-fixtures.ts'
 import { size, figures, sleep, writeFaultConfig } from './support/faults.ts'
 import { startSwitchboard } from '../src/server.ts'
 
@@ -30,17 +31,6 @@ const NORMAL_CALLS = size(20, 100)
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
-
-/** Deterministic PRNG (mulberry32), so a failing run can be replayed with its seed. */
-function prng(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const db = await startTestDatabase()
 t.teardown(() => db.close())

@@ -1,4 +1,5 @@
 import type { Pool } from '../db/pool.ts'
+import { withTransaction } from '../db/pool.ts'
 import type { SwitchboardFile } from '../config/switchboard-file.ts'
 import { ValidationError } from '../errors.ts'
 import type { GroupBy, ReportRange } from './range.ts'
@@ -219,18 +220,10 @@ interface OffersAgg { total: boolean; k: string | null; offers: number; missed: 
  * would otherwise spill to disk.
  */
 async function reportQuery<T extends object>(pool: Pool, sql: string, params: unknown[]): Promise<{ rows: T[] }> {
-  const client = await pool.connect()
-  try {
-    await client.query(`BEGIN READ ONLY; SET LOCAL work_mem = '${REPORT_WORK_MEM}'`)
-    const r = await client.query<T>(sql, params)
-    await client.query('COMMIT')
-    return r
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined)
-    throw err
-  } finally {
-    client.release()
-  }
+  return withTransaction(pool, async (client) => {
+    await client.query(`SET TRANSACTION READ ONLY; SET LOCAL work_mem = '${REPORT_WORK_MEM}'`)
+    return client.query<T>(sql, params)
+  })
 }
 
 const REPORT_WORK_MEM = '64MB'
