@@ -70,7 +70,7 @@ t.test('priority: segment rule or segment priority, + VIP, + callback, + attribu
   t.equal(p({ segment: 'B', client: { id: 'x', name: 'x', segment: 'B', kind: 'client', attributes: { vip: true } }, callback: false }), 105)
   t.equal(p({ segment: 'B', client: undefined, callback: true }), 55)
   t.equal(p({ segment: 'B', client: undefined, callback: false, decided: 42 }), 42, 'a priority the route decision set wins over the segment')
-  const ruled = { ...sales, priorityRules: [...sales.priorityRules, { attribute: 'contract', equals: 'gold', priority: 7 }, { attribute: 'debtor', priority: -30 }] }
+  const ruled = { ...sales, priorityRules: [...sales.priorityRules.filter((r) => r.attribute === undefined), { attribute: 'contract', equals: 'gold', priority: 7 }, { attribute: 'debtor', priority: -30 }] }
   t.equal(p({ segment: 'B', client: { id: 'x', name: 'x', segment: 'B', kind: 'client', attributes: { contract: 'gold', debtor: 'yes' } }, callback: false }, ruled), 5 + 7 - 30)
 })
 
