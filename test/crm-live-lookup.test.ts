@@ -44,16 +44,19 @@ async function erp(): Promise<Harness> {
   }
 }
 
+// These cases check how answers are read, not the timeout: generous, so a loaded CI machine cannot turn them into timeouts.
+const ANSWER_TIMEOUT_MS = 5_000
+
 t.test('found / not found / 404, GET and POST, validated answer', async t => {
   const h = await erp(); t.teardown(h.close)
-  const l = createLiveLookup({ url: `${h.url}/ok` })
+  const l = createLiveLookup({ url: `${h.url}/ok`, timeoutMs: ANSWER_TIMEOUT_MS })
   const r = await l.lookup('+73452000000')
   t.match(r, { kind: 'client', source: 'live', outcome: 'found', cached: false, client: { id: '42', name: 'Client +73452000000', segment: 'A', kind: 'supplier', assignedManagerId: '7', region: 'Тюмень' } })
   t.notOk('extra' in (r.kind === 'client' ? r.client : {}), 'unknown fields are not copied')
-  t.match(await createLiveLookup({ url: `${h.url}/minimal` }).lookup('+73452000000'), { kind: 'client', client: { id: 'c1', segment: 'C', kind: 'client' } }, 'defaults')
-  t.match(await createLiveLookup({ url: `${h.url}/none` }).lookup('+73452000000'), { kind: 'unidentified', outcome: 'not_found' })
-  t.match(await createLiveLookup({ url: `${h.url}/404` }).lookup('+73452000000'), { kind: 'unidentified', outcome: 'not_found' })
-  const post = createLiveLookup({ url: `${h.url}/ok`, method: 'POST' })
+  t.match(await createLiveLookup({ url: `${h.url}/minimal`, timeoutMs: ANSWER_TIMEOUT_MS }).lookup('+73452000000'), { kind: 'client', client: { id: 'c1', segment: 'C', kind: 'client' } }, 'defaults')
+  t.match(await createLiveLookup({ url: `${h.url}/none`, timeoutMs: ANSWER_TIMEOUT_MS }).lookup('+73452000000'), { kind: 'unidentified', outcome: 'not_found' })
+  t.match(await createLiveLookup({ url: `${h.url}/404`, timeoutMs: ANSWER_TIMEOUT_MS }).lookup('+73452000000'), { kind: 'unidentified', outcome: 'not_found' })
+  const post = createLiveLookup({ url: `${h.url}/ok`, method: 'POST', timeoutMs: ANSWER_TIMEOUT_MS })
   t.match(await post.lookup('+73452000001'), { kind: 'client' })
   t.same(JSON.parse(h.bodies.at(-1)!), { phone: '+73452000001' })
   t.match(await l.lookup('84951234567'), { kind: 'unidentified', outcome: 'bad_number' })
@@ -68,7 +71,7 @@ t.test('failures fall back to unidentified within the timeout', async t => {
     const r = await l.lookup('+73452000000')
     const ms = performance.now() - started
     t.match(r, { kind: 'unidentified', outcome }, path)
-    t.ok(ms < 100 + 80, `${path} answered in ${ms.toFixed(0)} ms`)
+    t.ok(ms < 100 + 400, `${path} answered in ${ms.toFixed(0)} ms (timeout 100 ms; slack for a loaded machine)`)
   }
   const dead = createLiveLookup({ url: 'http://127.0.0.1:1/nothing', timeoutMs: 200 })
   t.match(await dead.lookup('+73452000000'), { kind: 'unidentified', outcome: 'error' }, 'connection refused')
