@@ -1,3 +1,4 @@
+import type { SwitchboardFile } from './switchboard-file.ts'
 /**
  * Config versions over HTTP (admin console, CI):
  *   GET  /api/config                        the active document (supervisor, admin)
@@ -65,9 +66,9 @@ export function configRoutes(deps: ConfigRoutesDeps) {
         tags, summary: 'The active routing / IVR / queue config',
         response: { 200: { type: 'object', properties: { version: { type: ['integer', 'null'] }, source: { type: 'string', enum: ['db', 'file'] }, document } } },
       },
-    }, async () => {
+    }, async (req) => {
       const a = await versions.loadActive()
-      return { version: a.version, source: a.source, document: a.config }
+      return { version: a.version, source: a.source, document: req.principal?.role === 'admin' ? a.config : redactSecrets(a.config) }
     })
 
     app.get('/api/config/versions', {
@@ -88,7 +89,10 @@ export function configRoutes(deps: ConfigRoutesDeps) {
         tags, summary: 'One config version with its document and dry-run report', params: versionParam,
         response: { 200: { type: 'object', properties: { ...versionInfo.properties, document, dryRun: { anyOf: [dryRun, { type: 'null' }] } } } },
       },
-    }, async (req) => versions.get((req.params as { version: number }).version))
+    }, async (req) => {
+      const v = await versions.get((req.params as { version: number }).version)
+      return req.principal?.role === 'admin' ? v : { ...v, document: redactSecrets(v.document as SwitchboardFile) }
+    })
 
     app.post('/api/config/versions', {
       config: { roles: ['admin'] },
@@ -119,4 +123,15 @@ export function configRoutes(deps: ConfigRoutesDeps) {
       schema: { tags, summary: 'Return to the previously active config version (audited)', response: { 200: activation } },
     }, async (req) => versions.rollback(req.principal!.userId, { ip: req.ip }))
   }
+}
+
+/**
+ * Supervisors may read the config (to see queues and routes) but not the webhook signing
+ * secrets written inline in it: with one they could forge deliveries to the CRM. Admins,
+ * who write config versions, see the document as it is.
+ */
+export function redactSecrets<T>(doc: T): T {
+  const copy = structuredClone(doc) as { webhooks?: { endpoints?: Array<{ secret?: string }> } }
+  for (const e of copy.webhooks?.endpoints ?? []) if (e.secret !== undefined) e.secret = '(redacted)'
+  return copy as T
 }
