@@ -1,4 +1,5 @@
 import t from 'tap'
+import { writeFaultConfig } from './support/faults.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -13,7 +14,10 @@ import { createApiToken } from '../src/http/auth/tokens.ts'
 t.test('a call through the assembled server: CDR written, recording stored, metrics exposed', async (t) => {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'sb-server-call-'))
   t.teardown(() => rm(dataDir, { recursive: true, force: true }))
-  const sb = await startSwitchboard({ DATA_DIR: dataDir, PORT: '0', ESL_PORT: '0', LOG_LEVEL: 'silent' }, silentLogger())
+  // The example config, with the offices open round the clock: this test runs on the system clock,
+  // and the sales queue is only reached while the Moscow office is open.
+  const config = await writeFaultConfig(dataDir)
+  const sb = await startSwitchboard({ DATA_DIR: dataDir, PORT: '0', ESL_PORT: '0', LOG_LEVEL: 'silent', SWITCHBOARD_CONFIG: config }, silentLogger())
   let stopped = false
   t.teardown(async () => { if (!stopped) await sb.stop() })
 
