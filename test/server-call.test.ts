@@ -40,7 +40,8 @@ t.test('a call through the assembled server: CDR written, recording stored, metr
   // The job counts its outcome right after it wrote the row: poll the scrape endpoint like Prometheus would.
   const metrics = await waitFor('metrics', async () => {
     const text = await (await fetch(`${sb.httpUrl}/metrics`)).text()
-    return /switchboard_recordings_processed_total\{outcome="stored"\} 1/.test(text) && text
+    // the backlog gauge follows the spool scan (every second here): wait until a scan saw the spool empty
+    return /switchboard_recordings_processed_total\{outcome="stored"\} 1/.test(text) && /switchboard_recordings_backlog 0/.test(text) && text
   })
   t.match(metrics, /switchboard_calls_total 1/, 'call counted in metrics')
   t.match(metrics, /switchboard_recordings_backlog 0/, 'backlog gauge exported')
