@@ -24,7 +24,7 @@ t.test('npm start on embedded defaults: /health and /ready 200, clean stop witho
   const ready = await fetch(`${url}/ready`)
   const readyBody = await ready.json() as { status: string; checks: Array<{ name: string; ok: boolean }> }
   t.equal(ready.status, 200, '/ready 200')
-  t.same(readyBody.checks.map((c) => c.name).sort(), ['object_store', 'postgres', 'spool_disk'], 'ready checks Postgres, the object store and the spool disk')
+  t.same(readyBody.checks.map((c) => c.name).sort(), ['freeswitch_inbound', 'object_store', 'postgres', 'spool_disk'], 'ready checks Postgres, the object store, the spool disk and (when configured) FreeSWITCH\'s event socket')
   t.ok(Number(listening.esl_port) > 0, 'outbound ESL listener up')
   t.ok(readyBody.checks.every((c) => c.ok), 'every readiness check ok')
 
