@@ -18,7 +18,7 @@
  *    coalesced into one more refresh; a lost connection reconnects with capped backoff
  *    and refreshes unconditionally (NOTIFYs sent meanwhile are lost).
  */
-import pg from 'pg'
+import { PgListener } from '../db/listener.ts'
 import { withTransaction, type Pool, type PoolClient } from '../db/pool.ts'
 import { audit } from '../recordings/access/audit.ts'
 import type { Logger } from '../log.ts'
@@ -122,12 +122,10 @@ export class ConfigVersions {
   private listeners: ChangeListener[] = []
   /** The version this node runs (null: the file); listeners fire only when it changes. */
   private applied: number | null = null
-  private listenClient: pg.Client | null = null
+  private listener: PgListener | null = null
   private stopped = true
   private refreshing: Promise<void> | null = null
   private again = false
-  private backoffTimer: NodeJS.Timeout | null = null
-  private attempts = 0
 
   constructor(private readonly opts: ConfigVersionsOptions) {}
 
@@ -142,23 +140,28 @@ export class ConfigVersions {
     this.applied = runningVersion
     this.stopped = false
     if (!this.opts.databaseUrl) return
-    await this.connectListener().catch((err) => {
-      this.opts.log.warn({ err: (err as Error).message }, 'config listener: could not connect; retrying')
-      this.scheduleReconnect()
+    this.listener = new PgListener({
+      databaseUrl: this.opts.databaseUrl, channel: CONFIG_CHANNEL, name: 'config', log: this.opts.log,
+      minBackoffMs: this.opts.minBackoffMs, maxBackoffMs: this.opts.maxBackoffMs,
+      onNotify: (payload) => {
+        // the payload is the version: our own activation (already applied) needs no read
+        if (payload !== undefined && Number(payload) === this.applied) return
+        this.refresh(`notify:${payload ?? ''}`).catch((err) => this.opts.log.error({ err }, 'config refresh after NOTIFY failed; the running config stays'))
+      },
+      // whatever was activated before the LISTEN (start-up window, or while disconnected)
+      onConnected: () => { this.refresh('listen').catch((err) => this.opts.log.error({ err }, 'config refresh after (re)connect failed')) },
     })
+    await this.listener.start()
   }
 
   async stop(): Promise<void> {
     this.stopped = true
-    if (this.backoffTimer) { clearTimeout(this.backoffTimer); this.backoffTimer = null }
-    const c = this.listenClient
-    this.listenClient = null
-    if (c) await c.end().catch(() => undefined)
+    await this.listener?.stop()
     await this.refreshing?.catch(() => undefined)
   }
 
   /** True while the LISTEN connection is up (health checks, tests). */
-  get listening(): boolean { return this.listenClient !== null }
+  get listening(): boolean { return this.listener?.listening ?? false }
 
   /** The config version this node has applied (null: the file). */
   get runningVersion(): number | null { return this.applied }
@@ -191,58 +194,6 @@ export class ConfigVersions {
     for (const l of this.listeners) {
       try { l(config, version) } catch (err) { this.opts.log.error({ err }, 'config change listener failed') }
     }
-  }
-
-  private async connectListener(): Promise<void> {
-    if (this.stopped || !this.opts.databaseUrl) return
-    const c = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: 'switchboard-config-listener', connectionTimeoutMillis: 5_000 })
-    let dead = false
-    const onDead = (err?: Error) => {
-      if (dead) return
-      dead = true
-      if (this.listenClient === c) this.listenClient = null
-      c.end().catch(() => undefined)
-      if (this.stopped) return
-      this.opts.log.warn({ err: err?.message }, 'config listener lost its connection; reconnecting')
-      this.scheduleReconnect()
-    }
-    c.on('error', (err) => onDead(err))
-    c.on('end', () => onDead())
-    c.on('notification', (msg) => {
-      if (msg.channel !== CONFIG_CHANNEL) return
-      // the payload is the version: our own activation (already applied) needs no read
-      if (msg.payload !== undefined && Number(msg.payload) === this.applied) return
-      this.refresh(`notify:${msg.payload ?? ''}`).catch((err) => this.opts.log.error({ err }, 'config refresh after NOTIFY failed; the running config stays'))
-    })
-    try {
-      await c.connect()
-      await c.query(`LISTEN ${CONFIG_CHANNEL}`)
-    } catch (err) {
-      dead = true
-      await c.end().catch(() => undefined)
-      throw err
-    }
-    if (this.stopped) { await c.end().catch(() => undefined); return }
-    this.listenClient = c
-    this.attempts = 0
-    // whatever was activated before the LISTEN (start-up window, or while disconnected)
-    this.refresh('listen').catch((err) => this.opts.log.error({ err }, 'config refresh after (re)connect failed'))
-  }
-
-  private scheduleReconnect(): void {
-    if (this.stopped || this.backoffTimer) return
-    const min = this.opts.minBackoffMs ?? 250
-    const max = this.opts.maxBackoffMs ?? 10_000
-    const delay = Math.min(max, min * 2 ** this.attempts) * (0.75 + Math.random() * 0.5)
-    this.attempts++
-    this.backoffTimer = setTimeout(() => {
-      this.backoffTimer = null
-      this.connectListener().catch((err) => {
-        this.opts.log.debug({ err: (err as Error).message, attempt: this.attempts }, 'config listener reconnect failed')
-        this.scheduleReconnect()
-      })
-    }, delay)
-    this.backoffTimer.unref()
   }
 
   /** Schema + referential validation (+ prompt files); throws ConfigError naming the field. */

@@ -13,7 +13,7 @@
  * sent while it was away are lost, so the reload is unconditional). The previous snapshot
  * keeps serving calls throughout; a failed load is logged and retried on the next signal.
  */
-import pg from 'pg'
+import { PgListener } from '../db/listener.ts'
 import { StringDecoder } from 'node:string_decoder'
 import type { Pool } from '../db/pool.ts'
 import type { Logger } from '../log.ts'
@@ -50,12 +50,10 @@ type Listener = (snapshot: DirectorySnapshot, stats: LoadStats) => void
 export class DirectoryStore {
   private snapshot: DirectorySnapshot
   private listeners: Listener[] = []
-  private listenClient: pg.Client | null = null
+  private listener: PgListener | null = null
   private stopped = true
   private loading: Promise<void> | null = null
   private again: string | null = null
-  private backoffTimer: NodeJS.Timeout | null = null
-  private attempts = 0
   private lastStats: LoadStats | null = null
   private loads = 0
 
@@ -80,18 +78,23 @@ export class DirectoryStore {
   async start(): Promise<void> {
     this.stopped = false
     await this.reload('start')
-    await this.connectListener().catch((err) => {
-      this.opts.log.warn({ err: (err as Error).message }, 'directory listener: could not connect; retrying')
-      this.scheduleReconnect()
+    this.listener = new PgListener({
+      databaseUrl: this.opts.databaseUrl, channel: DIRECTORY_CHANNEL, name: 'directory', log: this.opts.log,
+      minBackoffMs: this.opts.minBackoffMs, maxBackoffMs: this.opts.maxBackoffMs,
+      onNotify: (payload) => {
+        this.reload(`notify:${payload ?? ''}`).catch((err) => this.opts.log.error({ err }, 'directory reload after NOTIFY failed; the previous snapshot stays'))
+      },
+      onConnected: (reconnected) => {
+        // Whatever was notified while we were away is lost: reload unconditionally.
+        if (reconnected) this.reload('reconnect').catch((err) => this.opts.log.error({ err }, 'directory reload after reconnect failed'))
+      },
     })
+    await this.listener.start()
   }
 
   async stop(): Promise<void> {
     this.stopped = true
-    if (this.backoffTimer) { clearTimeout(this.backoffTimer); this.backoffTimer = null }
-    const c = this.listenClient
-    this.listenClient = null
-    if (c) await c.end().catch(() => undefined)
+    await this.listener?.stop()
     if (this.loading) await this.loading.catch(() => undefined)
   }
 
@@ -204,63 +207,8 @@ export class DirectoryStore {
     return { snapshot, stats: { clients: clients.size, phones, employees: employees.length, ms: Math.round(performance.now() - t0), trigger } }
   }
 
-  // ------------------------------------------------------------ LISTEN connection
-
-  private async connectListener(): Promise<void> {
-    if (this.stopped) return
-    const c = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: 'switchboard-directory-listener', connectionTimeoutMillis: 5_000 })
-    let dead = false
-    const onDead = (err?: Error) => {
-      if (dead) return
-      dead = true
-      if (this.listenClient === c) this.listenClient = null
-      c.end().catch(() => undefined)
-      if (this.stopped) return
-      this.opts.log.warn({ err: err?.message }, 'directory listener lost its connection; reconnecting')
-      this.scheduleReconnect()
-    }
-    c.on('error', (err) => onDead(err))
-    c.on('end', () => onDead())
-    c.on('notification', (msg) => {
-      if (msg.channel !== DIRECTORY_CHANNEL) return
-      this.reload(`notify:${msg.payload ?? ''}`).catch((err) => this.opts.log.error({ err }, 'directory reload after NOTIFY failed; the previous snapshot stays'))
-    })
-    try {
-      await c.connect()
-      await c.query(`LISTEN ${DIRECTORY_CHANNEL}`)
-    } catch (err) {
-      dead = true
-      await c.end().catch(() => undefined)
-      throw err
-    }
-    if (this.stopped) { await c.end().catch(() => undefined); return }
-    this.listenClient = c
-    const reconnected = this.attempts > 0
-    this.attempts = 0
-    if (reconnected) {
-      // Whatever was notified while we were away is lost: reload unconditionally.
-      this.reload('reconnect').catch((err) => this.opts.log.error({ err }, 'directory reload after reconnect failed'))
-    }
-  }
-
-  private scheduleReconnect(): void {
-    if (this.stopped || this.backoffTimer) return
-    const min = this.opts.minBackoffMs ?? 250
-    const max = this.opts.maxBackoffMs ?? 10_000
-    const delay = Math.min(max, min * 2 ** this.attempts) * (0.75 + Math.random() * 0.5)
-    this.attempts++
-    this.backoffTimer = setTimeout(() => {
-      this.backoffTimer = null
-      this.connectListener().catch((err) => {
-        this.opts.log.debug({ err: (err as Error).message, attempt: this.attempts }, 'directory listener reconnect failed')
-        this.scheduleReconnect()
-      })
-    }, delay)
-    this.backoffTimer.unref()
-  }
-
   /** True while the LISTEN connection is up (health checks, tests). */
-  get listening(): boolean { return this.listenClient !== null }
+  get listening(): boolean { return this.listener?.listening ?? false }
 }
 
 /** COPY text format escapes (`\\`, `\t`, `\n`, `\r`, …) back to characters. */
