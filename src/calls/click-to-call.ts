@@ -36,9 +36,12 @@ export const ORIGINATE_VARS = {
   client: 'switchboard_client_id',
   callback: 'switchboard_callback_id',
   callerId: 'switchboard_outbound_caller_id',
+  /** Caller id the outbound step must present (a call plan's own number), not chosen by the callerId rules. */
+  forcedCallerId: 'switchboard_forced_caller_id',
+  planRow: 'switchboard_call_plan_row',
 } as const
 
-export type OriginateOrigin = 'click-to-call' | 'callback'
+export type OriginateOrigin = 'click-to-call' | 'callback' | 'call-plan'
 
 export interface OriginatedCall {
   origin: OriginateOrigin
@@ -46,16 +49,18 @@ export interface OriginatedCall {
   callee: string
   clientId: string | null
   callbackId: string | null
+  /** A call plan's caller id, presented instead of the callerId rules' choice. */
+  forcedCallerId: string | null
 }
 
 /** The originated-call facts of a channel, or null for a call a phone placed itself. */
 export function originatedCall(vars: Readonly<Record<string, string>>): OriginatedCall | null {
   const origin = vars[ORIGINATE_VARS.origin]
-  if (origin !== 'click-to-call' && origin !== 'callback') return null
+  if (origin !== 'click-to-call' && origin !== 'callback' && origin !== 'call-plan') return null
   const employeeId = vars[ORIGINATE_VARS.employee]
   const callee = vars[ORIGINATE_VARS.callee]
   if (!employeeId || !callee) return null
-  return { origin, employeeId, callee, clientId: vars[ORIGINATE_VARS.client] || null, callbackId: vars[ORIGINATE_VARS.callback] || null }
+  return { origin, employeeId, callee, clientId: vars[ORIGINATE_VARS.client] || null, callbackId: vars[ORIGINATE_VARS.callback] || null, forcedCallerId: vars[ORIGINATE_VARS.forcedCallerId] || null }
 }
 
 /** What the inbound event socket must offer (InboundClient). */
@@ -90,6 +95,10 @@ export interface OutboundCallRequest {
   requestedBy?: string | null
   /** The caller already claimed the employee (ready → on_call), e.g. the callback worker. */
   claimed?: boolean
+  /** The call plan row this call works (call plans). */
+  planRowId?: string | null
+  /** E.164 caller id to present to the client instead of the callerId rules' choice (a call plan's number). */
+  callerId?: string | null
 }
 
 export interface OutboundCallOutcome {
@@ -114,6 +123,9 @@ export interface OutboundCallHandle {
 }
 
 export type CallProgress = SwitchboardEvents['call.progress']
+
+/** What the employee's phone shows while it rings when the number is not a known client. */
+const ORIGIN_LABEL: Record<OriginateOrigin, string> = { 'click-to-call': 'Click-to-call', callback: 'Callback', 'call-plan': 'Call plan' }
 
 const TERMINAL: ReadonlySet<CallProgressStage> = new Set(['ended', 'failed'])
 /** Progress kept for late SSE subscribers: this long after the end, at most this many calls. */
@@ -160,7 +172,7 @@ export class OutboundCalls {
     }
     if (req.clientId && !directory.clients.has(req.clientId)) throw new NotFoundError('client', req.clientId)
     const client = (req.clientId ? directory.clients.get(req.clientId) : undefined) ?? directory.clientByPhone(callee)
-    const callerId = chooseCallerId(callee, callee, cfg, client?.region ? { clientRegion: client.region } : {})?.callerId ?? null
+    const callerId = req.callerId ?? chooseCallerId(callee, callee, cfg, client?.region ? { clientRegion: client.region } : {})?.callerId ?? null
     this.prune()
     const callUuid = randomUUID()
     const vars: Record<string, string> = {
@@ -172,13 +184,15 @@ export class OutboundCalls {
       [ORIGINATE_VARS.callee]: callee,
       // What the employee's phone shows while it rings: who they are about to call.
       origination_caller_id_number: callee,
-      origination_caller_id_name: (client?.name ?? (req.origin === 'callback' ? 'Callback' : 'Click-to-call')).slice(0, 60),
+      origination_caller_id_name: (client?.name ?? ORIGIN_LABEL[req.origin]).slice(0, 60),
       originate_timeout: String(cfg.clickToCall.employeeRingSec),
       ignore_early_media: 'true',
     }
     if (client) vars[ORIGINATE_VARS.client] = client.id
     if (req.callbackId) vars[ORIGINATE_VARS.callback] = req.callbackId
     if (callerId) vars[ORIGINATE_VARS.callerId] = callerId
+    if (req.callerId) vars[ORIGINATE_VARS.forcedCallerId] = req.callerId
+    if (req.planRowId) vars[ORIGINATE_VARS.planRow] = req.planRowId
     const command = originateCommand({ endpoint, vars, app: socketApp(deps.socketAddress()) })
     // Checked and marked before the first await: two clicks at once place one call.
     if (!req.claimed && this.busy.has(employee.id)) throw onCall(employee.id, 'is already placing a call')

@@ -423,6 +423,19 @@ export const CallbacksSchema = Type.Object({
   staleAfterMin: PositiveInt(240, { maximum: 10080, description: 'an attempt still in_progress after this long (node died) is reopened' }),
 }, { ...strict, default: {} })
 
+/** Outbound call plans (issue 11): uploaded lists dialled progressively, one call per ready agent. */
+export const CallPlansSchema = Type.Object({
+  enabled: Type.Boolean({ default: true, description: 'false: plans can be uploaded and read, but no node dials them' }),
+  pollIntervalSec: PositiveInt(5, { maximum: 3600, description: 'how often each node looks for rows to dial (an agent becoming ready also wakes it)' }),
+  defaultMaxAttempts: PositiveInt(3, { maximum: 50, description: 'dial attempts per row when the plan does not say' }),
+  defaultRetryDelayMin: NonNegInt(30, { maximum: 10080, description: 'minutes before a busy / unanswered row is tried again, when the plan does not say' }),
+  maxConcurrentPerPlan: PositiveInt(10, { maximum: 1000, description: 'calls of one plan in progress at once, all nodes together' }),
+  yieldToInbound: Type.Boolean({ default: true, description: 'an agent serving a queue with waiting inbound callers is left to the ACD' }),
+  maxUploadBytes: PositiveInt(10 * 1024 * 1024, { maximum: 512 * 1024 * 1024, description: 'largest upload (CSV / JSON) in bytes' }),
+  maxRows: PositiveInt(50_000, { maximum: 1_000_000, description: 'most rows in one plan' }),
+  timeZone: Type.Optional(Type.String({ minLength: 1, description: "IANA zone of window times given without an offset ('2026-11-23 10:00'); default: the routing.defaultOfficeId office" })),
+}, { ...strict, default: {} })
+
 export const SwitchboardFileSchema = Type.Object({
   version: Type.Optional(Type.Integer({ minimum: 1 })),
   defaultRegion: Type.String({ pattern: '^[A-Z]{2}$', default: 'RU', description: 'ISO 3166 region for phone normalisation' }),
@@ -449,6 +462,7 @@ export const SwitchboardFileSchema = Type.Object({
   erp: ErpSchema,
   clickToCall: ClickToCallSchema,
   callbacks: CallbacksSchema,
+  callPlans: CallPlansSchema,
 }, strict)
 
 export type SwitchboardFile = Static<typeof SwitchboardFileSchema>
@@ -462,6 +476,7 @@ export type IvrAction = Static<typeof IvrActionSchema>
 export type QueueConfig = Static<typeof QueueSchema>
 export type QueueStrategy = Static<typeof QueueStrategySchema>
 export type AcdConfig = Static<typeof AcdSchema>
+export type CallPlansConfig = Static<typeof CallPlansSchema>
 export type RoutingConfig = Static<typeof RoutingSchema>
 export type CallerIdConfig = Static<typeof CallerIdSchema>
 export type CallerIdRule = Static<typeof CallerIdRuleSchema>
@@ -727,6 +742,7 @@ function webhookProblems(cfg: SwitchboardFile, p: Problem[]): void {
     if ((e.secret === undefined) === (e.secretEnv === undefined)) p.push({ path: `${path}.secret`, message: 'give exactly one of secret or secretEnv' })
     if (e.format === 'erp' && (e.events.length !== 1 || e.events[0] !== 'call.ended')) p.push({ path: `${path}.events`, message: "format erp sends per-call records: events must be [call.ended]" })
   })
+  if (cfg.callPlans.timeZone !== undefined && !IANAZone.isValidZone(cfg.callPlans.timeZone)) p.push({ path: 'callPlans.timeZone', message: `${JSON.stringify(cfg.callPlans.timeZone)} is not a valid IANA time zone` })
   if (!IANAZone.isValidZone(cfg.erp.dailyCsv.timeZone)) p.push({ path: 'erp.dailyCsv.timeZone', message: `${JSON.stringify(cfg.erp.dailyCsv.timeZone)} is not a valid IANA time zone` })
   try { new URL(cfg.links.publicBaseUrl) } catch { p.push({ path: 'links.publicBaseUrl', message: 'is not a URL' }) }
 }

@@ -37,7 +37,7 @@ export interface SwitchboardEvents {
   /** progress of a call Switchboard originated (click-to-call, callback): employee first, then the client */
   'call.progress': {
     callUuid: string; stage: CallProgressStage; employeeId: string; callee: string; clientId: string | null
-    callbackId: string | null; origin: 'click-to-call' | 'callback'; at: string
+    callbackId: string | null; origin: 'click-to-call' | 'callback' | 'call-plan'; at: string
     cause?: string | null; outcome?: string | null; talkSec?: number
   }
   /**

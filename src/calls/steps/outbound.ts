@@ -64,7 +64,7 @@ async function planOriginated(ctx: CallContext, o: OriginatedCall): Promise<Empl
   // The card the employee clicked on, even when this number is not (yet) on it.
   if (o.clientId && deps.directory().clients.has(o.clientId)) state.clientId = o.clientId
   const reasons = [`${o.origin} by employee ${employee.id}${o.callbackId ? ` (callback ${o.callbackId})` : ''}`]
-  return planExternal(ctx, 'outbound', employee, o.callee, reasons)
+  return planExternal(ctx, 'outbound', employee, o.callee, reasons, o.forcedCallerId)
 }
 
 /**
@@ -90,7 +90,7 @@ export async function planFmc(ctx: CallContext): Promise<EmployeeCallDecision> {
   return planExternal(ctx, 'fmc', employee, dest.raw, [`manager ${employee.id} by mobile ${mobile}`, `destination from the ${dest.from}`])
 }
 
-async function planExternal(ctx: CallContext, direction: 'outbound' | 'fmc', employee: Employee, dialled: string, reasons: string[]): Promise<EmployeeCallDecision> {
+async function planExternal(ctx: CallContext, direction: 'outbound' | 'fmc', employee: Employee, dialled: string, reasons: string[], forcedCallerId: string | null = null): Promise<EmployeeCallDecision> {
   const { deps, state, log } = ctx
   const cfg = deps.config()
   const digits = dialled.replace(/[^0-9+*#]/g, '')
@@ -103,7 +103,8 @@ async function planExternal(ctx: CallContext, direction: 'outbound' | 'fmc', emp
   state.did = callee
   const client = await linkClient(ctx, callee)
   if (client) reasons.push(`callee is client ${client.id}`)
-  const choice = chooseCallerId(callee, digits, cfg, client?.region ? { clientRegion: client.region } : {})
+  // A call plan presents its own number (validated E.164 at upload); everything else follows the callerId rules.
+  const choice = forcedCallerId ? { callerId: forcedCallerId, reason: `${forcedCallerId} given by the call plan` } : chooseCallerId(callee, digits, cfg, client?.region ? { clientRegion: client.region } : {})
   if (choice) reasons.push(`caller id ${choice.reason}`)
   else log.warn('no callerId section in the config: the trunk presents its default number')
   const endpoint = gatewayDialString(cfg.gateways.outbound, callee, cfg.gateways.numberFormat)
