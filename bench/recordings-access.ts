@@ -34,6 +34,8 @@ const log = (m: string) => process.stdout.write(`${m}\n`)
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000)
 const BURSTS = Number(process.env.BENCH_BURSTS ?? 5)
+const PLAYER_INTERVAL_MS = Number(process.env.BENCH_PLAYER_INTERVAL_MS ?? 500)
+const PLAYER_REQUESTS = Number(process.env.BENCH_PLAYER_REQUESTS ?? 20)
 const CLIENTS = 100_000
 const AGENTS = 200
 
@@ -156,14 +158,42 @@ function firstByte(port: number, path: string, headers: Record<string, string>, 
 // On this 2-core machine a client in the server's process would spend the server's CPU
 // (200 request objects, 13 MB of bodies) and its time would be counted as the server's.
 
-type ClientJob = { type: 'burst' | 'sequential'; port: number; requests: Array<{ path: string; headers: Record<string, string> }> }
+type RequestSpec = { path: string; headers: Record<string, string> }
+type ClientJob =
+  | { type: 'burst' | 'sequential'; port: number; requests: RequestSpec[] }
+  | { type: 'players'; port: number; intervalMs: number; players: RequestSpec[][] }
 type ClientResult = Array<{ ms: number; bytes: number; status: number }>
+
+/**
+ * 200 concurrent players, as 200 QA consoles replaying recordings look to the server: each
+ * player holds its own keep-alive connection (a browser's <audio> element does) and fetches
+ * its next range every `intervalMs` (with jitter, so that players do not march in step),
+ * i.e. a seek or the next chunk. Every request's time to first byte counts.
+ */
+async function runPlayers(port: number, intervalMs: number, players: RequestSpec[][]): Promise<ClientResult> {
+  const out: ClientResult = []
+  await Promise.all(players.map(async (requests, i) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    // spread the players' first requests over one interval
+    await new Promise((r) => setTimeout(r, (i * intervalMs) / players.length))
+    for (const r of requests) {
+      const started = performance.now()
+      out.push(await firstByte(port, r.path, r.headers, agent))
+      const wait = intervalMs * (0.5 + Math.random()) - (performance.now() - started)
+      if (wait > 0) await new Promise((res) => setTimeout(res, wait))
+    }
+    agent.destroy()
+  }))
+  return out
+}
 
 async function clientChild(): Promise<void> {
   process.on('message', async (m: ClientJob | { type: 'exit' }) => {
     if (m.type === 'exit') process.exit(0)
     let out: ClientResult
-    if (m.type === 'burst') {
+    if (m.type === 'players') {
+      out = await runPlayers(m.port, m.intervalMs, m.players)
+    } else if (m.type === 'burst') {
       // all at once, each on its own fresh connection
       out = await Promise.all(m.requests.map((r) => firstByte(m.port, r.path, r.headers, new http.Agent({ keepAlive: false }))))
     } else {
@@ -177,7 +207,7 @@ async function clientChild(): Promise<void> {
   process.send!({ type: 'ready' })
 }
 
-/** BENCH_PROFILE_BURSTS=file.cpuprofile: a CPU profile of this (the server's) process during the bursts only. */
+/** BENCH_PROFILE_BURSTS / BENCH_PROFILE_PLAYERS=file.cpuprofile: a CPU profile of this (the server's) process during the bursts / the players only. */
 async function startProfiler() {
   const { Session } = await import('node:inspector/promises')
   const session = new Session()
@@ -294,6 +324,13 @@ async function benchStreaming(pool: Pool, dataDir: string) {
       bursts.push({ http: httpRes, bare: bareRes, wallMs, pgStatements: pgDuring })
     }
     if (profiler) await profiler.stop(process.env.BENCH_PROFILE_BURSTS!)
+    // 200 players streaming at the same time (each its own recording and user session),
+    // through Switchboard and through the bare server, same pacing, same run
+    const playerToken = await createApiToken(pool, { id: 'bench-qa-players', name: 'Bench QA players', role: 'qa' })
+    const playersProfiler = process.env.BENCH_PROFILE_PLAYERS ? await startProfiler() : undefined
+    const playersHttp = await runClient(client, { type: 'players', port, intervalMs: PLAYER_INTERVAL_MS, players: recs.map((r) => Array.from({ length: PLAYER_REQUESTS }, () => { const q = audioReq(r.id); return { ...q, headers: { ...q.headers, authorization: `Bearer ${playerToken}` } } })) })
+    if (playersProfiler) await playersProfiler.stop(process.env.BENCH_PROFILE_PLAYERS!)
+    const playersBare = await runClient(client, { type: 'players', port: bare.port, intervalMs: PLAYER_INTERVAL_MS, players: recs.map((r) => Array.from({ length: PLAYER_REQUESTS }, () => bareReq(r.key))) })
     const p99 = (rs: ClientResult) => stats(rs.map((c) => c.ms)).p99Ms
     const byP99 = [...bursts].sort((a, b) => p99(a.http) - p99(b.http))
     const median = byP99[Math.floor(byP99.length / 2)]
@@ -308,10 +345,18 @@ async function benchStreaming(pool: Pool, dataDir: string) {
       concurrent200BareEveryBurstP99Ms: bursts.map((b) => p99(b.bare)),
       concurrent200StoreDirect: stats(concDirect),
       concurrent200P99RatioHttpToBare: 0,
+      players200: {
+        what: `200 players at once, each on its own keep-alive connection, a 64 KiB range every ${PLAYER_INTERVAL_MS} ms ± 50 % per player (${PLAYER_REQUESTS} each)`,
+        http: { ...stats(playersHttp.map((c) => c.ms)), allOk: ok(playersHttp) },
+        bareNodeHttp: { ...stats(playersBare.map((c) => c.ms)), allOk: ok(playersBare) },
+        p99RatioHttpToBare: 0,
+      },
     }
+    out.players200.p99RatioHttpToBare = round(out.players200.http.p99Ms / out.players200.bareNodeHttp.p99Ms)
     out.concurrent200P99RatioHttpToBare = round(out.concurrent200Http.p99Ms / out.concurrent200BareNodeHttp.p99Ms)
     log(`  range first byte, sequential: HTTP p50 ${out.sequentialHttp.p50Ms} / p99 ${out.sequentialHttp.p99Ms} ms; store direct p50 ${out.sequentialStoreDirect.p50Ms} / p99 ${out.sequentialStoreDirect.p99Ms} ms`)
     log(`  range first byte, 200 at once: HTTP p50 ${out.concurrent200Http.p50Ms} / p99 ${out.concurrent200Http.p99Ms} ms (wall ${out.concurrent200Http.wallMs} ms); bare node:http p50 ${out.concurrent200BareNodeHttp.p50Ms} / p99 ${out.concurrent200BareNodeHttp.p99Ms} ms; store direct p99 ${out.concurrent200StoreDirect.p99Ms} ms`)
+    log(`  200 concurrent players (${PLAYER_INTERVAL_MS} ms between ranges): HTTP p50 ${out.players200.http.p50Ms} / p99 ${out.players200.http.p99Ms} ms (n ${out.players200.http.n}); bare node:http p50 ${out.players200.bareNodeHttp.p50Ms} / p99 ${out.players200.bareNodeHttp.p99Ms} ms`)
     log(`  every burst p99: HTTP ${out.concurrent200HttpEveryBurstP99Ms.join(', ')} ms; bare ${out.concurrent200BareEveryBurstP99Ms.join(', ')} ms; Postgres statements per burst ${out.concurrent200PgStatementsPerBurst.join(', ')}`)
     return out
   } finally {
@@ -342,7 +387,7 @@ export async function run(opts: { write?: boolean } = {}) {
       bench: 'recordings-access', at: new Date().toISOString(), node: process.version, loadAverageAtStart, loadAverageAtEnd: loadavg(), rows: ROWS, clients: CLIENTS, agents: AGENTS, seedSec,
       search, streaming,
       targets: { searchP95Ms: 50, firstByteP99Ms: 30 },
-      pass: { search: worstSearchP95 <= 50, firstByteSequential: streaming.sequentialHttp.p99Ms <= 30, firstByteConcurrent: streaming.concurrent200Http.p99Ms <= 30 },
+      pass: { search: worstSearchP95 <= 50, firstByteSequential: streaming.sequentialHttp.p99Ms <= 30, firstByte200ConcurrentPlayers: streaming.players200.http.p99Ms <= 30 && streaming.players200.http.allOk, firstByteBurstOf200NewConnections: streaming.concurrent200Http.p99Ms <= 30 },
     }
     if (opts.write !== false) {
       await mkdir(join(here, 'results'), { recursive: true })
