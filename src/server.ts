@@ -56,6 +56,8 @@ import { CallbackWorker } from './callbacks/worker.ts'
 import { clickToCallRoutes } from './http/plugins/click-to-call.ts'
 import { employeesRoutes } from './http/plugins/employees.ts'
 import { callbacksRoutes } from './http/plugins/callbacks.ts'
+import { CallPlanDialler } from './call-plans/dialler.ts'
+import { callPlansRoutes } from './http/plugins/call-plans.ts'
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const EXAMPLE_CONFIG = path.join(PROJECT_ROOT, 'config', 'switchboard.example.yaml')
@@ -81,6 +83,8 @@ export interface Switchboard {
   inbound: InboundClient | null
   outbound: OutboundCalls
   callbackWorker: CallbackWorker
+  /** outbound call plans: dials uploaded lists progressively (issue 11) */
+  callPlanDialler: CallPlanDialler
   stop(): Promise<void>
 }
 
@@ -223,6 +227,13 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     })
     callbackWorker.start()
     stops.push(() => callbackWorker.stop())
+    // Call plans: uploaded lists dialled one call per ready agent; rows carry this instance's id (the ACD's) for crash recovery.
+    const callPlanDialler = new CallPlanDialler({
+      pool, log: log.child({ part: 'call-plans' }), config: () => config.current(), directory: () => directory.current(), presence, outbound,
+      canOriginate: () => inbound?.connected === true, clock: systemClock, node: acd.nodeId, events,
+    })
+    callPlanDialler.start()
+    stops.push(() => callPlanDialler.stop())
 
     // Retention: expired recordings leave the object store (rows kept as 'deleted'); holds are never touched.
     const sweeper = new RetentionSweeperRunner({ pool, store, log: log.child({ part: 'retention' }) }, { intervalSec: 3600, limit: 500 })
@@ -277,6 +288,7 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
         clickToCallRoutes({ outbound }),
         employeesRoutes({ directory: () => directory.current(), presence: (id) => presence.get(id), config: () => config.current() }),
         callbacksRoutes({ pool }),
+        callPlansRoutes({ pool, log: log.child({ part: 'call-plans-api' }), config: () => config.current(), directory: () => directory.current(), onStart: () => callPlanDialler.wake() }),
         webhooksRoutes({ pool, store, log: log.child({ part: 'webhooks-api' }), signer: webhooks.signer, onRedeliver: () => webhooks.worker.wake() }),
         erasureRoutes({ pool, store, log: log.child({ part: 'erasure' }) }),
         exportsRoutes({ pool, config: () => config.current() }),
@@ -286,7 +298,7 @@ export async function startSwitchboard(envVars: NodeJS.ProcessEnv = process.env,
     stops.push(() => http.close())
     log.info({ url: httpUrl, esl_port: eslAddr.port }, 'HTTP listening')
 
-    return { env, log, config, pool, store, pipeline, presence, calls, http, httpUrl, eslPort: eslAddr.port, registry, events, screenPop, live, inbound, outbound, callbackWorker, stop: stopAll }
+    return { env, log, config, pool, store, pipeline, presence, calls, http, httpUrl, eslPort: eslAddr.port, registry, events, screenPop, live, inbound, outbound, callbackWorker, callPlanDialler, stop: stopAll }
   } catch (err) {
     await stopAll()
     throw err
