@@ -14,6 +14,7 @@ import { NotFoundError, SwitchboardError } from '../errors.ts'
 import { employeeCallDirection, planEmployeeCall, runEmployeeCall } from './steps/outbound.ts'
 import { requestConsult, decideConsult } from './steps/consult.ts'
 import { requestConference } from './steps/conference.ts'
+import { HoldClock } from './hold-time.ts'
 
 /** How long we wait after hangup for CHANNEL_HANGUP_COMPLETE (billsec, record_*) before closing anyway. */
 const HANGUP_COMPLETE_WAIT_MS = 5_000
@@ -26,6 +27,8 @@ const HANGUP_COMPLETE_WAIT_MS = 5_000
  */
 export class CallSession {
   readonly ctx: CallContext
+  /** The caller's hold time, for the CDR (statistics). */
+  private readonly hold: HoldClock
 
   constructor(channel: CallChannel, deps: CallDeps) {
     const cfg = deps.config()
@@ -37,6 +40,7 @@ export class CallSession {
       agentId: null, queueId: null, ivrPath: [], outcome: null, csat: null, recordingIds: [], connectedFsUs: null, activeConversationRecording: null, pausedAtMs: null, currentLegUuid: null, pendingTransfer: null, consult: null, conference: null, transferReasons: [],
     }
     this.ctx = { channel, deps, state, log: deps.log.child({ call_uuid: channel.uuid }) }
+    this.hold = new HoldClock(channel)
   }
 
   async run(): Promise<void> {
@@ -226,15 +230,16 @@ export class CallSession {
     const info = channel.hangupInfo
     const billsec = info?.billsec ?? (state.connectedAt ? Math.round((endedAt.getTime() - state.connectedAt.getTime()) / 1000) : 0)
     const talkSec = talkSeconds(state, info?.vars, endedAt)
+    const holdSec = this.hold.seconds(info?.vars, endedAt)
     const counted = isCounted(state, talkSec, deps.config().stats)
     if (!state.outcome) state.outcome = state.connectedAt ? 'answered' : state.answeredAt ? 'abandoned' : 'missed'
     await finishRecordings(this.ctx)
-    await deps.cdr.leg({ uuid: state.uuid, callUuid: state.uuid, party: 'caller', endpoint: channel.channelData.channelName || null, employeeId: null, startedAt, answeredAt: state.answeredAt, endedAt, hangupCause: channel.hangupCause ?? info?.cause ?? null })
+    await deps.cdr.leg({ uuid: state.uuid, callUuid: state.uuid, party: 'caller', endpoint: channel.channelData.channelName || null, employeeId: null, startedAt, answeredAt: state.answeredAt, endedAt, hangupCause: channel.hangupCause ?? info?.cause ?? null, holdSec })
       .catch((err) => log.error({ err }, 'leg write failed'))
     await deps.cdr.end({
       uuid: state.uuid, answeredAt: state.answeredAt, endedAt, billsec, hangupCause: channel.hangupCause ?? info?.cause ?? null,
       outcome: state.outcome, counted, agentId: state.agentId, queueId: state.queueId, ivrPath: state.ivrPath,
-      routeReasons: [...(state.decision?.reasons ?? []), ...state.transferReasons], csat: state.csat, talkSec,
+      routeReasons: [...(state.decision?.reasons ?? []), ...state.transferReasons], csat: state.csat, talkSec, holdSec,
     }).catch((err) => log.error({ err }, 'CDR write failed'))
     log.info({ outcome: state.outcome, billsec, counted, agent_id: state.agentId, recordings: state.recordingIds.length }, 'call ended')
     deps.events?.emit('call.ended', {

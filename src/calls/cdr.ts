@@ -30,6 +30,8 @@ export interface CallEnd {
   csat: number | null
   /** conversation seconds (person answered → hangup); kept for the ERP export */
   talkSec?: number | null
+  /** seconds the caller spent on hold (src/calls/hold-time.ts), for statistics */
+  holdSec?: number | null
 }
 
 export interface LegRow {
@@ -42,6 +44,8 @@ export interface LegRow {
   answeredAt: Date | null
   endedAt: Date | null
   hangupCause: string | null
+  /** the caller's leg: seconds on hold */
+  holdSec?: number | null
 }
 
 type Write = { sql: string; params: unknown[]; what: string }
@@ -76,11 +80,12 @@ export class CdrWriter {
   async leg(l: LegRow): Promise<void> {
     await this.write({
       what: 'leg',
-      sql: `INSERT INTO legs (uuid, call_uuid, party, endpoint, employee_id, started_at, answered_at, ended_at, hangup_cause)
-            VALUES ($1, $2, $3, $4, (SELECT id FROM employees WHERE id = $5), $6, $7, $8, $9)
+      sql: `INSERT INTO legs (uuid, call_uuid, party, endpoint, employee_id, started_at, answered_at, ended_at, hangup_cause, hold_sec)
+            VALUES ($1, $2, $3, $4, (SELECT id FROM employees WHERE id = $5), $6, $7, $8, $9, $10)
             ON CONFLICT (uuid) DO UPDATE SET answered_at = COALESCE(EXCLUDED.answered_at, legs.answered_at),
-              ended_at = COALESCE(EXCLUDED.ended_at, legs.ended_at), hangup_cause = COALESCE(EXCLUDED.hangup_cause, legs.hangup_cause)`,
-      params: [l.uuid, l.callUuid, l.party, l.endpoint, l.employeeId, l.startedAt, l.answeredAt, l.endedAt, l.hangupCause],
+              ended_at = COALESCE(EXCLUDED.ended_at, legs.ended_at), hangup_cause = COALESCE(EXCLUDED.hangup_cause, legs.hangup_cause),
+              hold_sec = COALESCE(EXCLUDED.hold_sec, legs.hold_sec)`,
+      params: [l.uuid, l.callUuid, l.party, l.endpoint, l.employeeId, l.startedAt, l.answeredAt, l.endedAt, l.hangupCause, l.holdSec ?? null],
     })
   }
 
@@ -89,10 +94,10 @@ export class CdrWriter {
       what: 'call end',
       sql: `UPDATE calls SET answered_at = $2, ended_at = $3, billsec = $4, hangup_cause = $5, outcome = $6, counted = $7,
               agent_id = (SELECT id FROM employees WHERE id = $8), queue_id = $9, ivr_path = $10, route_reasons = $11, csat = $12,
-              talk_sec = COALESCE($13, talk_sec)
+              talk_sec = COALESCE($13, talk_sec), hold_sec = COALESCE($14, hold_sec)
             WHERE uuid = $1`,
       params: [e.uuid, e.answeredAt, e.endedAt, e.billsec, e.hangupCause, e.outcome, e.counted, e.agentId, e.queueId,
-        JSON.stringify(e.ivrPath), JSON.stringify(e.routeReasons), e.csat, e.talkSec ?? null],
+        JSON.stringify(e.ivrPath), JSON.stringify(e.routeReasons), e.csat, e.talkSec ?? null, e.holdSec ?? null],
     })
   }
 

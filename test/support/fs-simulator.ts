@@ -77,6 +77,8 @@ export interface CallScript {
   dtmf?: Array<{ atMs: number; digits: string }>
   /** The caller hangs up at this time since connect (any app, playback and bridge included). */
   hangupAtMs?: number
+  /** The caller is put on hold at `atMs` for `forMs` (CHANNEL_HOLD / CHANNEL_UNHOLD on this channel, as uuid_hold does; counted in hold_accum_*). */
+  holds?: Array<{ atMs: number; forMs: number }>
   hangupCause?: string
   /** Bridge targets keyed by endpoint (`user/1001`, `sofia/gateway/trunk/7495...`). */
   bridgeTargets?: Record<string, BridgeTarget>
@@ -691,6 +693,10 @@ export class SimCall {
     })
     for (const d of script.dtmf ?? []) this.after(d.atMs, () => this.press(d.digits))
     if (script.hangupAtMs !== undefined) this.after(script.hangupAtMs, () => this.hangupNow(script.hangupCause ?? 'NORMAL_CLEARING'))
+    for (const h of script.holds ?? []) {
+      this.after(h.atMs, () => this.hold('on'))
+      this.after(h.atMs + h.forMs, () => this.hold('off'))
+    }
   }
 
   /** The caller presses digits now. */
@@ -1313,6 +1319,11 @@ export class SimCall {
     v.set('mduration', String(Math.round(endMs)))
     v.set('billmsec', String(this.answeredAtMs !== undefined ? Math.round(endMs - this.answeredAtMs) : 0))
     v.set('caller_id', `"${this.script.callerIdName ?? 'Client'}" <${this.script.callerIdNumber ?? '74951234567'}>`)
+    // FreeSWITCH's own hold total (switch_channel_set_timestamps): every hold span, an open one up to the hangup.
+    const holdUs = Math.round(this.holds.reduce((sum, h) => sum + ((h.endMs ?? endMs) - h.startMs), 0) * 1000)
+    v.set('hold_accum_seconds', String(Math.floor(holdUs / 1e6)))
+    v.set('hold_accum_usec', String(holdUs))
+    v.set('hold_accum_ms', String(Math.floor(holdUs / 1000)))
     if (this.socket.destroyed) return
     if (!this.linger) {
       this.sent.push('notice:disconnect')
