@@ -2,6 +2,7 @@ import t from 'tap'
 import { mkdir, symlink, writeFile, chmod } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import {
   checkEncoders,
   configureFfmpeg,
@@ -150,6 +151,16 @@ t.test('probeWavHeader: a PCM WAV known from its header says exactly what ffprob
   }
   await writeGarbage(join(dir, 'garbage.bin'))
   t.equal(await probeWavHeader(join(dir, 'garbage.bin')), undefined, 'not a WAV: left to ffprobe')
+  // a header with odd facts is not trusted alone (the pipeline then asks ffprobe)
+  const odd = readFileSync(files[0].path)
+  odd.writeUInt32LE(12345, 28) // byte rate ≠ sample rate × block align
+  await writeFile(join(dir, 'odd-byterate.wav'), odd)
+  t.equal(await probeWavHeader(join(dir, 'odd-byterate.wav')), undefined, 'byte rate not matching: left to ffprobe')
+  const many = await writeWav(join(dir, 'nine.wav'), { channels: 1, segments: [[tone(100)]] })
+  const nine = readFileSync(many.path)
+  nine.writeUInt16LE(9, 22); nine.writeUInt32LE(8000 * 18, 28); nine.writeUInt16LE(18, 32)
+  await writeFile(join(dir, 'nine.wav'), nine)
+  t.equal(await probeWavHeader(join(dir, 'nine.wav')), undefined, '9 channels: left to ffprobe')
   await writeHeaderOnlyWav(join(dir, 'empty-data.wav'))
   await t.rejects(probeWavHeader(join(dir, 'empty-data.wav')), { code: 'audio_broken', reason: 'no_audio' })
   await writeFile(join(dir, 'zero.wav'), Buffer.alloc(0))

@@ -61,6 +61,7 @@ interface WavLayout {
   dataOffset: number
   declaredDataBytes: number
   blockAlign: number
+  byteRate: number
   sampleRate: number
   channels: number
   /** fmt chunk: 1 = integer PCM */
@@ -80,13 +81,13 @@ function printableId(buf: Buffer, at: number): boolean {
 function parseWavHead(head: Buffer, path: string, fileBytes: number): WavLayout | undefined {
   if (head.length < 12 || head.toString('ascii', 0, 4) !== 'RIFF' || head.toString('ascii', 8, 12) !== 'WAVE') return undefined
   let at = 12
-  let fmt: { channels: number; sampleRate: number; blockAlign: number; audioFormat: number; bitsPerSample: number } | undefined
+  let fmt: { channels: number; sampleRate: number; byteRate: number; blockAlign: number; audioFormat: number; bitsPerSample: number } | undefined
   while (at + 8 <= head.length) {
     const id = head.toString('ascii', at, at + 4)
     const size = head.readUInt32LE(at + 4)
     if (id === 'fmt ') {
       if (at + 8 + 16 > head.length) break
-      fmt = { audioFormat: head.readUInt16LE(at + 8), channels: head.readUInt16LE(at + 10), sampleRate: head.readUInt32LE(at + 12), blockAlign: head.readUInt16LE(at + 20), bitsPerSample: head.readUInt16LE(at + 22) }
+      fmt = { audioFormat: head.readUInt16LE(at + 8), channels: head.readUInt16LE(at + 10), sampleRate: head.readUInt32LE(at + 12), byteRate: head.readUInt32LE(at + 16), blockAlign: head.readUInt16LE(at + 20), bitsPerSample: head.readUInt16LE(at + 22) }
     } else if (id === 'data') {
       if (!fmt) throw new BrokenAudioError('corrupt', `${path}: WAV data chunk before fmt chunk`, { path })
       if (fmt.channels === 0 || fmt.sampleRate === 0 || fmt.blockAlign === 0) {
@@ -174,15 +175,18 @@ async function readAt(path: string, position: number, length: number): Promise<B
 
 /**
  * What `probeRecording` will say about a plain 16-bit PCM WAV (what FreeSWITCH writes),
- * from its header alone, without running ffprobe: lets the pipeline start ffmpeg while
- * ffprobe still checks the file (its verdict can still quarantine it). Undefined for
- * anything else (other codecs, containers); rejects like `probeRecording` for an empty,
- * missing or cut file.
+ * from its header alone, without running ffprobe. Any bytes after such a header are
+ * valid samples, so ffprobe has nothing to add: the pipeline takes this verdict as it is
+ * (`header` 'ok' or 'unfinalised') and runs ffprobe only for what this gives undefined
+ * for — other codecs and containers, or a header with odd facts (byte rate not matching,
+ * more than 8 channels, a rate outside 8–192 kHz) — and for a `truncated` one.
+ * Rejects like `probeRecording` for an empty, missing, cut or damaged file.
  */
 export async function probeWavHeader(path: string, opts: Pick<ProbeOptions, 'allowTruncated'> = {}): Promise<ProbeResult | undefined> {
   const { bytes, head } = await readHead(path)
   const layout = parseWavHead(head, path, bytes)
   if (!layout || layout.audioFormat !== 1 || layout.bitsPerSample !== 16 || layout.blockAlign !== layout.channels * 2) return undefined
+  if (layout.byteRate !== layout.sampleRate * layout.blockAlign || layout.channels > 8 || layout.sampleRate < 8000 || layout.sampleRate > 192_000) return undefined
   const wav = await wavData(layout, path, bytes, opts.allowTruncated ?? false)
   if (wav.dataBytes < layout.blockAlign) throw new BrokenAudioError('no_audio', `${path}: WAV header only, no samples`, { path, bytes })
   const durationMs = (Math.floor(wav.dataBytes / layout.blockAlign) * 1000) / layout.sampleRate

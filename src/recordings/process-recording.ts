@@ -8,7 +8,7 @@ import type { ObjectStore } from './store/object-store.ts'
 import type { Spool, SpoolSidecar } from './spool.ts'
 import { probeRecording, probeWavHeader, BrokenAudioError, type ProbeResult } from './probe.ts'
 import { transcode, type OutputFormat } from './transcode.ts'
-import { analysisPcmArgs, createPcmAnalyser } from './analyse.ts'
+import { analysePcmFile, analysisPcmArgs, canAnalysePcmFile, createPcmAnalyser } from './analyse.ts'
 import { recordingFormat } from './format-policy.ts'
 import { sha256File, sha256Stream } from './hash.ts'
 import { retentionUntil } from './retention.ts'
@@ -102,17 +102,24 @@ async function processLocked(deps: ProcessDeps, id: string, db: PoolClient): Pro
   beforeP.catch(() => undefined)
 
   // 1. is it audio at all? Broken files go to quarantine with the reason, never away.
-  // 2. transcode + analyse in one ffmpeg run: the WAV is read and decoded once, the
-  // encoder writes the file and the analysis gets the original PCM (full dynamics) on a pipe.
-  // A plain PCM WAV (what FreeSWITCH writes) is known from its header: ffmpeg starts at
-  // once while ffprobe checks the file beside it; its verdict still decides (a broken file
-  // stops the transcode and goes to quarantine; other facts than the header's → redone).
+  // A plain PCM WAV (what FreeSWITCH writes) is known from its header alone: every byte
+  // after it is a sample, so ffprobe would add nothing (probe.ts `probeWavHeader`) and is
+  // not run. Anything else is asked of ffprobe. A header promising more than the file holds
+  // is asked too, but ffmpeg starts from the header's facts beside it; ffprobe's verdict
+  // still decides (broken → transcode stopped, quarantine; other facts → redone).
+  // 2. transcode + analyse at once. An 8 kHz PCM WAV is analysed straight from the file
+  // beside ffmpeg (`analysePcmFile`: no second ffmpeg output to encode, pipe and read
+  // back); other inputs get the analysis PCM as a second output of the same ffmpeg run.
   const work = spool.workPath(id, ext)
   const run = (input: ProbeResult, signal?: AbortSignal) => {
+    const opts = { format: policy.format, bitrateKbps: policy.bitrateKbps, channels: input.channels === 2 ? 2 as const : 1 as const, input, signal }
+    if (canAnalysePcmFile(input)) {
+      return Promise.all([transcode(wavPath, work, opts), analysePcmFile(wavPath, input, { signal })])
+        .then(([out, analysis]) => ({ out, analysis }))
+    }
     const analyser = createPcmAnalyser(input.channels)
     return transcode(wavPath, work, {
-      format: policy.format, bitrateKbps: policy.bitrateKbps, channels: input.channels === 2 ? 2 : 1, input, signal,
-      pcmTap: { args: analysisPcmArgs(analyser.channels), onData: (chunk) => analyser.push(chunk) },
+      ...opts, pcmTap: { args: analysisPcmArgs(analyser.channels), onData: (chunk) => analyser.push(chunk) },
     }).then((out) => ({ out, analysis: analyser.finish() }))
   }
   const quarantine = async (err: BrokenAudioError): Promise<ProcessOutcome> => {
@@ -129,30 +136,35 @@ async function processLocked(deps: ProcessDeps, id: string, db: PoolClient): Pro
     if (err instanceof BrokenAudioError) return quarantine(err)
     throw err
   }
-  const abort = new AbortController()
-  const earlyRun = early ? run(early, abort.signal) : null
-  earlyRun?.catch(() => undefined) // awaited below, or abandoned after abort
-  let probe: ProbeResult
-  try {
-    probe = await probeRecording(wavPath, { allowTruncated: true })
-  } catch (err) {
-    abort.abort()
-    await earlyRun?.catch(() => undefined)
-    await rm(work, { force: true }) // in case ffmpeg had finished before the verdict
-    if (err instanceof BrokenAudioError) return quarantine(err)
-    throw err
-  }
-  steps.mark('probe')
   let result
-  if (earlyRun && early && sameAudioFacts(early, probe)) {
-    result = await earlyRun
+  if (early && early.header !== 'truncated') {
+    steps.mark('probe')
+    result = await run(early)
   } else {
-    if (earlyRun) {
+    const abort = new AbortController()
+    const earlyRun = early ? run(early, abort.signal) : null
+    earlyRun?.catch(() => undefined) // awaited below, or abandoned after abort
+    let probe: ProbeResult
+    try {
+      probe = await probeRecording(wavPath, { allowTruncated: true })
+    } catch (err) {
       abort.abort()
-      await earlyRun.catch(() => undefined)
-      log.warn({ header: early, probe }, 'WAV header and ffprobe disagree; transcoding with ffprobe\'s facts')
+      await earlyRun?.catch(() => undefined)
+      await rm(work, { force: true }) // in case ffmpeg had finished before the verdict
+      if (err instanceof BrokenAudioError) return quarantine(err)
+      throw err
     }
-    result = await run(probe)
+    steps.mark('probe')
+    if (earlyRun && early && sameAudioFacts(early, probe)) {
+      result = await earlyRun
+    } else {
+      if (earlyRun) {
+        abort.abort()
+        await earlyRun.catch(() => undefined)
+        log.warn({ header: early, probe }, 'WAV header and ffprobe disagree; transcoding with ffprobe\'s facts')
+      }
+      result = await run(probe)
+    }
   }
   const { out } = result
   // hold spans (caller on music during a consultation) travel with the QA metrics
@@ -199,7 +211,7 @@ async function processLocked(deps: ProcessDeps, id: string, db: PoolClient): Pro
   steps.mark('row')
   await spool.remove(id)
   steps.mark('cleanup')
-  log.info({ key, format: policy.format, policy: policy.name, bytes: out.bytes, duration_ms: out.durationMs, call_uuid: sidecar.callUuid, steps_ms: steps.result() }, 'recording stored and verified')
+  log.info({ key, format: policy.format, policy: policy.name, bytes: out.bytes, duration_ms: out.durationMs, call_uuid: sidecar.callUuid, started_at_ms: steps.startedAt, steps_ms: steps.result() }, 'recording stored and verified')
   return 'stored'
 }
 
@@ -210,10 +222,12 @@ function sameAudioFacts(a: ProbeResult, b: ProbeResult): boolean {
 }
 
 /** Where a job's time went, for the log line (and for finding latency, issue 8). */
-function stepTimer(): { mark(step: string): void; result(): Record<string, number> } {
+function stepTimer(): { startedAt: number; mark(step: string): void; result(): Record<string, number> } {
+  const startedAt = Date.now()
   let last = performance.now()
   const out: Record<string, number> = {}
   return {
+    startedAt,
     mark(step) { const now = performance.now(); out[step] = Math.round((now - last) * 10) / 10; last = now },
     result: () => out,
   }

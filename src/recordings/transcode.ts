@@ -4,8 +4,9 @@
  * (libmp3lame), or a clean WAV copy (header rewritten, samples bit-exact for s16le).
  *
  * The output is written to `<output>.part-…` and renamed when ffmpeg has succeeded and the
- * result probes as audio, so a reader never sees a half-written file. ffmpeg is killed
- * (SIGKILL) on timeout or abort and the partial file removed once it has exited.
+ * result reads as audio (Ogg pages or WAV header checked in JS, else ffprobe), so a reader
+ * never sees a half-written file. ffmpeg is killed (SIGKILL) on timeout or abort and the
+ * partial file removed once it has exited.
  * Errors are thrown, not logged: the caller that handles them logs them once.
  */
 import { randomBytes } from 'node:crypto'
@@ -15,7 +16,8 @@ import ffmpeg from 'fluent-ffmpeg'
 import { SwitchboardError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { ffmpegPaths, type FfmpegPaths } from './ffmpeg-paths.ts'
-import { BrokenAudioError, ffmpegInputArgs, probeRecording, type ProbeResult } from './probe.ts'
+import { BrokenAudioError, ffmpegInputArgs, probeRecording, probeWavHeader, type ProbeResult } from './probe.ts'
+import { probeOggOpus } from './ogg-opus.ts'
 
 export type OutputFormat = 'opus' | 'mp3' | 'wav'
 
@@ -104,6 +106,20 @@ export function ffmpegOutputArgs(opts: Pick<TranscodeOptions, 'format' | 'bitrat
 
 function tail(stderr: string, lines = 15): string {
   return stderr.trim().split('\n').slice(-lines).join('\n')
+}
+
+/**
+ * The facts of our own Opus or WAV output read in JS (a full Ogg page walk with CRCs; the
+ * WAV header), sparing an ffprobe start on every recording's critical path. Undefined
+ * when the file does not read as expected: ffprobe then decides (MP3 always goes there).
+ */
+async function probeOwnOutput(path: string, format: OutputFormat): Promise<ProbeResult | undefined> {
+  if (format === 'opus') return probeOggOpus(path)
+  if (format === 'wav') {
+    const p = await probeWavHeader(path)
+    return p?.header === 'ok' ? p : undefined
+  }
+  return undefined
 }
 
 /**
@@ -210,7 +226,7 @@ export async function transcode(input: string, output: string, opts: TranscodeOp
 
   let out: ProbeResult
   try {
-    out = await probeRecording(part, { paths })
+    out = (await probeOwnOutput(part, opts.format)) ?? (await probeRecording(part, { paths }))
   } catch (e) {
     await rm(part, { force: true })
     const reason = e instanceof BrokenAudioError ? e.reason : 'unknown'
