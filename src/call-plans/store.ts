@@ -55,7 +55,7 @@ const BATCH = 2000
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null)
 
 /** Write the plan, its accepted rows (pending) and its rejected rows in one transaction. */
-export async function createPlan(pool: Pool, s: PlanSettings, rows: readonly PlanRow[], rejected: ReadonlyArray<{ rejection: RowRejection; phoneRaw: string | null; clientId: string | null }>): Promise<string> {
+export async function createPlan(pool: Pool, s: PlanSettings, rows: readonly PlanRow[], rejected: ReadonlyArray<{ rejection: RowRejection; phoneRaw: string | null; clientId: string | null }>, now: Date = new Date()): Promise<string> {
   return withTransaction(pool, async (c) => {
     const r = await c.query<{ id: string }>(
       `INSERT INTO call_plans (name, created_by, agent_id, queue_id, window_start, window_end, max_attempts, retry_delay_sec, max_concurrent, caller_id, rows_total, rows_rejected)
@@ -66,11 +66,12 @@ export async function createPlan(pool: Pool, s: PlanSettings, rows: readonly Pla
       const b = rows.slice(i, i + BATCH)
       await c.query(
         `INSERT INTO call_plan_rows (plan_id, line, phone_raw, phone, client_id, agent_id, queue_id, window_start, window_end, note, next_attempt_at)
-         SELECT $1, x.line, x.phone_raw, x.phone, x.client_id, x.agent_id, x.queue_id, x.ws, x.we, x.note, coalesce(x.ws, now())
+         SELECT $1, x.line, x.phone_raw, x.phone, x.client_id, x.agent_id, x.queue_id, x.ws, x.we, x.note, coalesce(x.ws, $11)
          FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[], $10::text[])
            AS x(line, phone_raw, phone, client_id, agent_id, queue_id, ws, we, note)`,
+        // Due from the window's start, else from the upload (the dialler's clock, which tests set).
         [planId, b.map((x) => x.line), b.map((x) => x.phoneRaw), b.map((x) => x.phone), b.map((x) => x.clientId), b.map((x) => x.agentId),
-          b.map((x) => x.queueId), b.map((x) => x.windowStart), b.map((x) => x.windowEnd), b.map((x) => x.note)])
+          b.map((x) => x.queueId), b.map((x) => x.windowStart), b.map((x) => x.windowEnd), b.map((x) => x.note), now])
     }
     for (let i = 0; i < rejected.length; i += BATCH) {
       const b = rejected.slice(i, i + BATCH)

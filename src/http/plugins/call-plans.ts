@@ -130,7 +130,7 @@ export function callPlansRoutes(deps: CallPlansRoutesDeps) {
         windowStart: defaults.windowStart, windowEnd: defaults.windowEnd,
         maxAttempts: q.maxAttempts ?? cfg.callPlans.defaultMaxAttempts, retryDelaySec: (q.retryDelayMin ?? cfg.callPlans.defaultRetryDelayMin) * 60,
         maxConcurrent: q.maxConcurrent ?? null, callerId: q.callerId ?? null,
-      }, upload.accepted, upload.rejected)
+      }, upload.accepted, upload.rejected, at)
       if (q.start && upload.accepted.length > 0) {
         await startPlan(deps.pool, planId)
         deps.onStart?.()
