@@ -18,8 +18,16 @@ import { execSync } from 'node:child_process'
 import { silentLogger } from '../src/log.ts'
 import { OutboundServer } from '../src/esl/outbound-server.ts'
 import type { CallChannel } from '../src/esl/call-channel.ts'
+import { Session } from 'node:inspector/promises'
+import { loadSwitchboardFile } from '../src/config/switchboard-file.ts'
+import { EXAMPLE_CONFIG } from '../src/server.ts'
+import { buildDirectory, type ClientInput, type Employee } from '../src/crm/directory.ts'
+import { normalizePhone } from '../src/crm/phone.ts'
+import { decideWithWebhook } from '../src/routing/decision-webhook.ts'
+import { fixedClock, type PresenceState } from '../src/routing/types.ts'
+import { endpointOf } from '../src/calls/context.ts'
 
-type Msg = { type: 'flow'; port: number; n: number; concurrency: number; destination: string } | { type: 'hold'; port: number; n: number } | { type: 'release' } | { type: 'exit' }
+type Msg = { type: 'flow'; port: number; n: number; concurrency: number; destination: string; callers?: number } | { type: 'hold'; port: number; n: number } | { type: 'release' } | { type: 'exit' }
 
 // ---- child: the FreeSWITCH side ------------------------------------------------------
 async function simChild(): Promise<void> {
@@ -35,7 +43,10 @@ async function simChild(): Promise<void> {
       const worker = async () => {
         while (next < m.n) {
           next++
-          const r = await sim.call({ destination: m.destination }).done.catch(() => undefined)
+          const i = next
+          // With `callers`: a different known client number per call, so that the routed flow looks each one up.
+          const callerIdNumber = m.callers ? routedCaller(i % m.callers) : undefined
+          const r = await sim.call({ destination: m.destination, callerIdNumber }).done.catch(() => undefined)
           if (!r || r.closedBy !== 'fs') failed++
         }
       }
@@ -66,6 +77,11 @@ async function simChild(): Promise<void> {
   process.send!({ type: 'ready' })
 }
 
+/** The caller numbers of the routed flow: national format, as a trunk delivers them (normalised to E.164 by the route step). */
+function routedCaller(i: number): string {
+  return `8495${String(2000000 + i).padStart(7, '0')}`
+}
+
 // ---- parent: Switchboard's side ------------------------------------------------------
 function ask<T>(child: ChildProcess, msg: Msg, reply: string): Promise<T> {
   return new Promise((resolve) => {
@@ -84,7 +100,7 @@ function ask<T>(child: ChildProcess, msg: Msg, reply: string): Promise<T> {
  * simulator (same 2 cores); the per-core figure divides the calls by the CPU time this
  * process (Switchboard's side) used while they ran: process.cpuUsage, user + system.
  */
-async function measureFlow(child: ChildProcess, o: { port: number; n: number; concurrency: number; destination: string }) {
+async function measureFlow(child: ChildProcess, o: { port: number; n: number; concurrency: number; destination: string; callers?: number }) {
   const cpu0 = process.cpuUsage()
   const r = await ask<{ ms: number; failed: number; simCpuMs: number }>(child, { type: 'flow', ...o }, 'flowDone')
   const cpu = process.cpuUsage(cpu0)
@@ -105,6 +121,49 @@ async function measureFlow(child: ChildProcess, o: { port: number; n: number; co
   }
 }
 
+/** The DID the routed flow dials: the example config's main number (noIvr, office msk). */
+const ROUTE_DID = '+74951230000'
+const ROUTED_CALLERS = 10_000
+
+/**
+ * What the route step reads, built the way the server builds it (example config, a
+ * directory snapshot, presence) but without Postgres: 10,000 clients with one phone each,
+ * spread over 50 managers of group sales-1 (all ready), the clock inside office hours.
+ */
+async function routingContext() {
+  const config = await loadSwitchboardFile(EXAMPLE_CONFIG)
+  const employees: Employee[] = [
+    { id: 'emp-sup-1', name: 'Supervisor', role: 'supervisor', groupId: 'sales-1', extension: '1900' },
+    { id: 'emp-sec-1', name: 'Secretary', role: 'secretary', groupId: 'sales-1', extension: '1901' },
+  ]
+  for (let i = 0; i < 50; i++) employees.push({ id: `mgr-${i}`, name: `Manager ${i}`, role: 'manager', groupId: 'sales-1', extension: String(1100 + i), officeId: 'msk' })
+  const clients: ClientInput[] = []
+  for (let i = 0; i < ROUTED_CALLERS; i++) clients.push({ id: `c${i}`, name: `Client ${i}`, segment: 'B', kind: 'client', assignedManagerId: `mgr-${i % 50}`, phones: [routedCaller(i)] })
+  const directory = buildDirectory({ clients, employees, groups: config.groups }, { defaultRegion: config.defaultRegion })
+  const presence = new Map<string, PresenceState>(employees.map((e) => [e.id, 'ready']))
+  // Monday 12:00 in Moscow: the msk office is open.
+  return { config, directory, presence, clock: fixedClock('2026-11-23T09:00:00Z') }
+}
+
+/** ESL_BENCH_PROF=<dir>: a CPU profile of this process (Switchboard's side) for each measured flow. */
+async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const dir = process.env.ESL_BENCH_PROF
+  if (!dir) return fn()
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.setSamplingInterval', { interval: 100 })
+  await session.post('Profiler.start')
+  try {
+    return await fn()
+  } finally {
+    const { profile } = await session.post('Profiler.stop')
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, `parent-${name}.cpuprofile`), JSON.stringify(profile))
+    session.disconnect()
+  }
+}
+
 const until = async (cond: () => boolean, ms: number) => {
   const end = Date.now() + ms
   while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
@@ -122,11 +181,33 @@ export async function run(opts: { flowCalls?: number; concurrency?: number; hold
   try {
     // 1. Switchboard: full flow, and answer+hangup for comparison with modesl.
     const server = new OutboundServer({ port: 0, host: '127.0.0.1', logger: silentLogger(), maxSessions: 50_000 })
+    const routing = await routingContext()
     let held = 0
     let flowErrors = 0
+    const routedKinds: Record<string, number> = {}
     server.on('channel', (ch: CallChannel) => {
       const dest = ch.channelData.destination
       const flow = async () => {
+        if (dest === ROUTE_DID) {
+          // As CallSession.decide does it (minus Postgres): caller to E.164, directory
+          // snapshot lookup, the routing engine's decision; then the call as decided.
+          const { config, directory, presence, clock } = routing
+          const caller = normalizePhone(ch.channelData.callerIdNumber, config.defaultRegion)
+          const identity = directory.identify(caller)
+          const { decision } = await decideWithWebhook({ caller, did: dest, identity }, directory, presence, clock, config)
+          routedKinds[decision.kind] = (routedKinds[decision.kind] ?? 0) + 1
+          if (decision.kind !== 'direct') throw new Error(`routed to ${decision.kind}, expected direct`)
+          const target = directory.employees.get(decision.targets[0].employeeId)
+          const endpoint = target && endpointOf(target, { gateways: config.gateways, fmc: config.fmc })
+          if (!endpoint) throw new Error(`no endpoint for ${decision.targets[0].employeeId}`)
+          await ch.answer()
+          const path = join(spool, `${ch.uuid}.wav`)
+          await ch.startRecording(path)
+          await ch.bridge(endpoint, { timeoutSec: decision.targets[0].ringSec })
+          await ch.stopRecording(path)
+          await ch.hangup()
+          return
+        }
         await ch.answer()
         if (dest === 'hold') {
           held++
@@ -148,15 +229,30 @@ export async function run(opts: { flowCalls?: number; concurrency?: number; hold
     const lag = monitorEventLoopDelay({ resolution: 10 })
     lag.enable()
     // Warm-up (not measured): both servers get the same, so that neither pays the JIT in its figure.
+    await measureFlow(child, { port, n: 300, concurrency, destination: ROUTE_DID, callers: ROUTED_CALLERS })
     await measureFlow(child, { port, n: 300, concurrency, destination: 'flow' })
     await measureFlow(child, { port, n: 300, concurrency, destination: 'simple' })
-    const flow = await measureFlow(child, { port, n: flowCalls, concurrency, destination: 'flow' })
+    for (const k in routedKinds) delete routedKinds[k]
+    flowErrors = 0
+    lag.reset()
+    const routed = await profiled('routedFlow', () => measureFlow(child, { port, n: flowCalls, concurrency, destination: ROUTE_DID, callers: ROUTED_CALLERS }))
+    routed.failed += flowErrors
+    routed.eventLoopLagP99Ms = lag.percentile(99) / 1e6
+    flowErrors = 0
+    lag.reset()
+    const flow = await profiled('fullFlow', () => measureFlow(child, { port, n: flowCalls, concurrency, destination: 'flow' }))
     flow.failed += flowErrors
     flow.eventLoopLagP99Ms = lag.percentile(99) / 1e6
     lag.reset()
-    const simple = await measureFlow(child, { port, n: flowCalls, concurrency, destination: 'simple' })
+    const simple = await profiled('answerHangup', () => measureFlow(child, { port, n: flowCalls, concurrency, destination: 'simple' }))
     simple.eventLoopLagP99Ms = lag.percentile(99) / 1e6
-    results.switchboard = { fullFlow: flow, answerHangup: simple }
+    results.switchboard = {
+      // answer → route → record → bridge → record stop → hangup, the route decided per call (see routingContext).
+      routedFlow: { ...routed, routedKinds: { ...routedKinds } },
+      // The same without the route step (the figure earlier runs reported as the full flow).
+      fullFlow: flow,
+      answerHangup: simple,
+    }
     // 2. Held sessions.
     if (process.env.ESL_BENCH_ONLY === 'flows') {
       await server.close()
@@ -205,11 +301,15 @@ export async function run(opts: { flowCalls?: number; concurrency?: number; hold
     await measureFlow(child, { port: base.server.address().port, n: 300, concurrency, destination: 'simple' })
     const modesl = await measureFlow(child, { port: base.server.address().port, n: flowCalls, concurrency, destination: 'simple' })
     results.modeslBaseline = modesl
-    const sb = results.switchboard as { fullFlow: typeof modesl; answerHangup: typeof modesl }
+    const sb = results.switchboard as { routedFlow: typeof modesl; fullFlow: typeof modesl; answerHangup: typeof modesl }
     results.summary = {
-      target: 'full flow ≥ 1000 setups/s per core of the Switchboard process',
+      target: 'full flow (with the route step) ≥ 1000 setups/s per core of the Switchboard process',
+      routedFlowSetupsPerCpuSecond: sb.routedFlow.setupsPerCpuSecond,
+      routedFlowTargetMet: sb.routedFlow.setupsPerCpuSecond >= 1000,
+      routedFlowCpuRatioVsModesl: modesl.cpuUsPerSetup / sb.routedFlow.cpuUsPerSetup,
       fullFlowSetupsPerCpuSecond: sb.fullFlow.setupsPerCpuSecond,
       fullFlowTargetMet: sb.fullFlow.setupsPerCpuSecond >= 1000,
+      fullFlowCpuRatioVsModesl: modesl.cpuUsPerSetup / sb.fullFlow.cpuUsPerSetup,
       answerHangupSetupsPerCpuSecond: sb.answerHangup.setupsPerCpuSecond,
       modeslAnswerHangupSetupsPerCpuSecond: modesl.setupsPerCpuSecond,
       answerHangupCpuRatioVsModesl: modesl.cpuUsPerSetup / sb.answerHangup.cpuUsPerSetup,
