@@ -245,12 +245,14 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
     } finally {
       this.off('bridge', onBridge)
     }
-    const disposition = r.headers['variable_originate_disposition']
+    // Single values (see EslEvent.header): the completion of a bridge carries ~150 headers.
+    const h = (name: string) => headerOf(r, name)
+    const disposition = h('variable_originate_disposition')
     if (bridgedTo || disposition === 'SUCCESS') {
-      const bLegUuid = bridgedTo ?? r.headers['Other-Leg-Unique-ID'] ?? r.headers['variable_bridge_uuid'] ?? ''
-      return { answered: true, bLegUuid, hangupCause: r.headers['variable_bridge_hangup_cause'] }
+      const bLegUuid = bridgedTo ?? h('Other-Leg-Unique-ID') ?? h('variable_bridge_uuid') ?? ''
+      return { answered: true, bLegUuid, hangupCause: h('variable_bridge_hangup_cause') }
     }
-    return { answered: false, cause: disposition ?? dialstatusToCause(r.headers['variable_DIALSTATUS']) }
+    return { answered: false, cause: disposition ?? dialstatusToCause(h('variable_DIALSTATUS')) }
   }
 
   /** record_session into `path` (stereo: caller left, other party right); stops at hangup. */
@@ -490,12 +492,9 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
         this.onExecuteComplete(e)
         break
       case 'CHANNEL_HANGUP_COMPLETE': {
-        const h = e.headers
-        const cause = h['Hangup-Cause'] ?? h['variable_hangup_cause'] ?? 'UNKNOWN'
+        const cause = e.header('Hangup-Cause') ?? e.header('variable_hangup_cause') ?? 'UNKNOWN'
         this.markHungUp(cause)
-        const vars: Record<string, string> = {}
-        for (const k in h) if (k.startsWith('variable_')) vars[k.slice(9)] = h[k]
-        this.hangupInfo = { cause, billsec: Number(vars.billsec ?? 0), duration: Number(vars.duration ?? 0), vars }
+        this.hangupInfo = hangupCompleteInfo(e, cause)
         this.emit('hangupComplete', this.hangupInfo)
         // Nothing queued will run any more: FreeSWITCH reports no completion for it.
         this.failPending()
@@ -551,15 +550,47 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
   }
 }
 
+/** The event behind each ExecuteResult we made, for single-header reads without building `headers`. */
+const resultEvents = new WeakMap<ExecuteResult, EslEvent>()
+
 /** The completion as callers see it; all headers are built only if someone reads `headers`. */
 function executeResult(e: EslEvent, application: string, applicationUuid: string): ExecuteResult {
-  return {
+  const r: ExecuteResult = {
     application,
     data: e.header('Application-Data') ?? '',
     response: e.header('Application-Response') ?? '',
     applicationUuid,
     get headers() {
       return e.headers
+    },
+  }
+  resultEvents.set(r, e)
+  return r
+}
+
+/** One header of a completion: from its event when we made it, else from `headers`. */
+function headerOf(r: ExecuteResult, name: string): string | undefined {
+  const e = resultEvents.get(r)
+  return e ? e.header(name) : r.headers[name]
+}
+
+/**
+ * billsec/duration read at once; `vars` (every variable_* header, ~150 on a real call)
+ * built when first read — most calls end without anyone asking.
+ */
+function hangupCompleteInfo(e: EslEvent, cause: string): HangupCompleteInfo {
+  let vars: Record<string, string> | undefined
+  return {
+    cause,
+    billsec: Number(e.header('variable_billsec') ?? 0),
+    duration: Number(e.header('variable_duration') ?? 0),
+    get vars() {
+      if (!vars) {
+        const h = e.headers
+        vars = {}
+        for (const k in h) if (k.startsWith('variable_')) vars[k.slice(9)] = h[k]
+      }
+      return vars
     },
   }
 }

@@ -20,7 +20,9 @@ interface Pending {
   command: string
   resolve: (r: EslReply) => void
   reject: (e: Error) => void
-  timer: NodeJS.Timeout
+  /** performance.now() past which the reply is overdue (the wire limit). */
+  deadline: number
+  timeoutMs: number
   giveUpTimer?: NodeJS.Timeout
   /** The caller gave up waiting; the slot stays so the late reply is consumed in order. */
   abandoned?: boolean
@@ -46,6 +48,14 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
   private closed = false
   private closeReason = ''
   private logger: Logger | undefined
+  /**
+   * One timer per socket for the wire limit, not one per command: it is armed for the
+   * earliest deadline of the pending commands and, when it fires, checks them and re-arms
+   * for what is left. A reply does not clear it (most commands are answered in a
+   * millisecond, and the next one is sent at once); it is cleared at close.
+   */
+  private deadlineTimer: NodeJS.Timeout | undefined
+  private armedFor = Infinity
 
   /**
    * `log` may be a function: the logger is then made on first use. A pino child per
@@ -111,12 +121,9 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
     if (this.closed) return Promise.reject(new EslClosedError(this.closeReason))
     const timeoutMs = opts.timeoutMs ?? this.limits.commandTimeoutMs
     return new Promise<EslReply>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        // A reply that never comes desynchronises FIFO matching: the socket is unusable.
-        const err = new TimeoutError(`ESL command ${JSON.stringify(command.split('\n')[0])}`, timeoutMs)
-        this.shutdown(`command timed out: ${command.split('\n')[0]}`, err)
-      }, timeoutMs)
-      const p: Pending = { command, resolve, reject, timer }
+      const deadline = performance.now() + timeoutMs
+      if (deadline < this.armedFor) this.armDeadline(deadline)
+      const p: Pending = { command, resolve, reject, deadline, timeoutMs }
       if (opts.giveUpAfterMs !== undefined && opts.giveUpAfterMs < timeoutMs) {
         p.giveUpTimer = setTimeout(() => {
           p.abandoned = true
@@ -126,6 +133,28 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
       this.pending.push(p)
       this.socket.write(text)
     })
+  }
+
+  private armDeadline(deadline: number): void {
+    clearTimeout(this.deadlineTimer)
+    this.armedFor = deadline
+    this.deadlineTimer = setTimeout(() => this.checkDeadlines(), Math.max(0, Math.ceil(deadline - performance.now())))
+  }
+
+  private checkDeadlines(): void {
+    this.deadlineTimer = undefined
+    this.armedFor = Infinity
+    if (this.closed) return
+    let first: Pending | undefined
+    for (const p of this.pending) if (!first || p.deadline < first.deadline) first = p
+    if (!first) return
+    if (first.deadline > performance.now()) {
+      this.armDeadline(first.deadline)
+      return
+    }
+    // A reply that never comes desynchronises FIFO matching: the socket is unusable.
+    const name = first.command.split('\n')[0]
+    this.shutdown(`command timed out: ${name}`, new TimeoutError(`ESL command ${JSON.stringify(name)}`, first.timeoutMs))
   }
 
   /** Close the socket; pending commands reject with EslClosedError. Idempotent. */
@@ -156,8 +185,7 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
           this.log.warn({ headers: m.headers }, 'ESL reply without a pending command, ignored')
           return
         }
-        clearTimeout(p.timer)
-        clearTimeout(p.giveUpTimer)
+        if (p.giveUpTimer) clearTimeout(p.giveUpTimer)
         if (p.abandoned) {
           this.log.debug({ command: p.command.split('\n')[0] }, 'late ESL reply to an abandoned command consumed')
           return
@@ -188,8 +216,9 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
     const normal = reason === 'peer closed' || reason === 'socket closed' || reason === 'closed by application'
     if (!normal) this.log.warn({ reason, err: error }, 'ESL connection closed')
     else if ((this.logger ?? this.parentLog ?? this.log).isLevelEnabled('debug')) this.log.debug({ reason }, 'ESL connection closed')
+    clearTimeout(this.deadlineTimer)
+    this.deadlineTimer = undefined
     for (const p of this.pending.splice(0)) {
-      clearTimeout(p.timer)
       clearTimeout(p.giveUpTimer)
       if (p.abandoned) continue
       p.reject(error instanceof TimeoutError ? error : new EslClosedError(reason))

@@ -32,10 +32,8 @@ export class EslEvent {
   header(name: string): string | undefined {
     if (this.parsed || this.raw === null) return this.headers[name]
     const raw = this.raw
-    let at = raw.lastIndexOf(`\n${name}:`)
-    if (at >= 0) at += 1
-    else if (raw.startsWith(`${name}:`)) at = 0
-    else return undefined
+    const at = lastHeaderLine(raw, name)
+    if (at < 0) return undefined
     let nl = raw.indexOf('\n', at)
     if (nl < 0) nl = raw.length
     let from = at + name.length + 1
@@ -98,30 +96,62 @@ function decodeAll(headers: Record<string, string>): Record<string, string> {
  * Content-Length are decoded now; the rest when read (see EslEvent).
  */
 export function parsePlainEvent(body: Buffer, maxBodyBytes: number): EslEvent {
-  let end = body.indexOf('\n\n')
+  let end = body.indexOf(BLANK_LINE)
   if (end < 0) end = body.length
   let text = body.toString('utf8', 0, end)
   if (text.endsWith('\n')) text = text.slice(0, -1)
-  const len = text.length
-  let pos = 0
-  let name = ''
-  let lengthValue: string | undefined
-  while (pos <= len) {
-    let nl = text.indexOf('\n', pos)
-    if (nl < 0) nl = len
-    const colon = checkHeaderLine(text, pos, nl)
-    const keyLen = colon - pos
-    // Last one wins, as in the header object.
-    if (keyLen === 10 && text.startsWith('Event-Name', pos)) name = valueAt(text, colon, nl)
-    else if (keyLen === 14 && text.startsWith('Content-Length', pos)) lengthValue = valueAt(text, colon, nl)
-    pos = nl + 1
-  }
+  // One native regex pass validates every line (the common case); only a malformed block
+  // takes the line-by-line walk, which throws the same error as before.
+  if (!PLAIN_BLOCK.test(text)) checkLines(text)
+  const name = lastValue(text, 'Event-Name') ?? ''
+  const lengthValue = lastValue(text, 'Content-Length')
   let inner = ''
   if (lengthValue !== undefined) {
     const n = contentLength({ 'Content-Length': lengthValue }, maxBodyBytes)
     if (n > 0) inner = body.subarray(end + 2, end + 2 + n).toString('utf8')
   }
   return new EslEvent(name, inner, text)
+}
+
+const BLANK_LINE = Buffer.from('\n\n')
+
+/**
+ * A header block exactly as checkHeaderLine accepts it: lines "name:value" joined by
+ * single newlines, a name of at least one character without control characters, spaces,
+ * DEL or colon (its first colon ends it), a value of anything but a newline.
+ */
+const PLAIN_BLOCK = /^[^\x00-\x20\x7f:]+:[^\n]*(?:\n[^\x00-\x20\x7f:]+:[^\n]*)*$/
+
+/** Throws checkHeaderLine's EslProtocolError for the first bad line of `text`. */
+function checkLines(text: string): void {
+  const len = text.length
+  let pos = 0
+  while (pos <= len) {
+    let nl = text.indexOf('\n', pos)
+    if (nl < 0) nl = len
+    checkHeaderLine(text, pos, nl)
+    pos = nl + 1
+  }
+}
+
+/**
+ * Where the value of the last `name:` line of a validated block starts, or -1. Forward
+ * indexOf only: V8's lastIndexOf is a naive backwards scan, ~5× slower on a 2 KB event.
+ */
+export function lastHeaderLine(text: string, name: string): number {
+  const needle = `\n${name}:`
+  let at = text.startsWith(`${name}:`) ? 0 : -1
+  for (let i = text.indexOf(needle); i >= 0; i = text.indexOf(needle, i + needle.length - 1)) at = i + 1
+  return at
+}
+
+/** The decoded value of the last `name:` line of a validated block (last one wins, as in the header object). */
+function lastValue(text: string, name: string): string | undefined {
+  const at = lastHeaderLine(text, name)
+  if (at < 0) return undefined
+  let nl = text.indexOf('\n', at)
+  if (nl < 0) nl = text.length
+  return valueAt(text, at + name.length, nl)
 }
 
 function valueAt(text: string, colon: number, nl: number): string {

@@ -21,6 +21,9 @@ export interface FrameParserLimits {
   maxBodyBytes: number
 }
 
+/** A Buffer needle: Buffer.indexOf with a string converts the needle on every call. */
+const BLANK_LINE = Buffer.from('\n\n')
+
 export class FrameParser {
   private buf: Buffer = Buffer.alloc(0)
   /** Where to resume the search for "\n\n" (bytes before it were already scanned). */
@@ -55,7 +58,7 @@ export class FrameParser {
         this.buf = this.buf.subarray(start)
         this.scanFrom = Math.max(0, this.scanFrom - start)
       }
-      const end = this.buf.indexOf('\n\n', Math.max(0, this.scanFrom - 1))
+      const end = this.buf.indexOf(BLANK_LINE, Math.max(0, this.scanFrom - 1))
       if (end < 0) {
         if (this.buf.length > this.limits.maxHeaderBytes) {
           throw new EslProtocolError(`header block exceeds ${this.limits.maxHeaderBytes} bytes`)
