@@ -24,6 +24,7 @@ import type { OutboundCalls, OutboundCallOutcome } from '../calls/click-to-call.
 import { mergeCalendars, officeOpenAt } from '../routing/office-hours.ts'
 import { callbackTarget } from './target.ts'
 import { SwitchboardError } from '../errors.ts'
+import { SWITCHBOARD_CAUSES, classifyAttempt } from '../calls/attempt-outcome.ts'
 
 export interface CallbackWorkerDeps {
   pool: Pool
@@ -44,8 +45,6 @@ export interface AttemptResult { callbackId: string; callUuid: string | null; st
 
 /** Most tasks started per poll on one node (each needs a ready agent anyway). */
 const MAX_STARTS_PER_TICK = 20
-/** Failure causes of OutboundCalls that are Switchboard's or FreeSWITCH's doing, not the client's. */
-const SWITCHBOARD_CAUSES: ReadonlySet<string> = new Set(['SOCKET_NOT_REACHED', 'SWITCHBOARD_UNAVAILABLE', 'ORIGINATE_TIMEOUT'])
 
 /** Rows locked per page, and pages looked at per claim (tasks whose office is closed must not starve the rest). */
 const CANDIDATES = 50
@@ -218,7 +217,7 @@ export class CallbackWorker {
       // Like the ACD: busy elsewhere → stays ready; rang out unanswered → not_ready (no more calls to an empty desk).
       if (r.cause !== 'USER_BUSY') await presence.set(employeeId, 'not_ready', `callback ${row.id} not answered`).catch((err) => log.warn({ err }, 'could not set the agent not_ready'))
     } else {
-      outcome = r.connected ? 'too_short' : r.cause === 'USER_BUSY' ? 'busy' : r.cause === 'NO_ANSWER' || r.cause === 'NO_USER_RESPONSE' ? 'no_answer' : 'failed'
+      outcome = r.connected ? 'too_short' : classifyAttempt(r).kind
       state = attempts >= cfg.maxAttempts ? 'failed' : 'open'
     }
     const counts = outcome !== 'agent_no_answer' && outcome !== 'switchboard_error'
