@@ -124,11 +124,13 @@ async function measureFlow(child: ChildProcess, o: { port: number; n: number; co
 /** The DID the routed flow dials: the example config's main number (noIvr, office msk). */
 const ROUTE_DID = '+74951230000'
 const ROUTED_CALLERS = 10_000
+const MANAGERS = 200
 
 /**
  * What the route step reads, built the way the server builds it (example config, a
  * directory snapshot, presence) but without Postgres: 10,000 clients with one phone each,
- * spread over 50 managers of group sales-1 (all ready), the clock inside office hours.
+ * spread over 200 managers of group sales-1 (all ready; consecutive callers have different
+ * managers, so 100 calls at once never find theirs busy), the clock inside office hours.
  */
 async function routingContext() {
   const config = await loadSwitchboardFile(EXAMPLE_CONFIG)
@@ -136,9 +138,9 @@ async function routingContext() {
     { id: 'emp-sup-1', name: 'Supervisor', role: 'supervisor', groupId: 'sales-1', extension: '1900' },
     { id: 'emp-sec-1', name: 'Secretary', role: 'secretary', groupId: 'sales-1', extension: '1901' },
   ]
-  for (let i = 0; i < 50; i++) employees.push({ id: `mgr-${i}`, name: `Manager ${i}`, role: 'manager', groupId: 'sales-1', extension: String(1100 + i), officeId: 'msk' })
+  for (let i = 0; i < MANAGERS; i++) employees.push({ id: `mgr-${i}`, name: `Manager ${i}`, role: 'manager', groupId: 'sales-1', extension: String(1100 + i), officeId: 'msk' })
   const clients: ClientInput[] = []
-  for (let i = 0; i < ROUTED_CALLERS; i++) clients.push({ id: `c${i}`, name: `Client ${i}`, segment: 'B', kind: 'client', assignedManagerId: `mgr-${i % 50}`, phones: [routedCaller(i)] })
+  for (let i = 0; i < ROUTED_CALLERS; i++) clients.push({ id: `c${i}`, name: `Client ${i}`, segment: 'B', kind: 'client', assignedManagerId: `mgr-${i % MANAGERS}`, phones: [routedCaller(i)] })
   const directory = buildDirectory({ clients, employees, groups: config.groups }, { defaultRegion: config.defaultRegion })
   const presence = new Map<string, PresenceState>(employees.map((e) => [e.id, 'ready']))
   // Monday 12:00 in Moscow: the msk office is open.
@@ -179,6 +181,10 @@ export async function run(opts: { flowCalls?: number; concurrency?: number; hold
   await new Promise<void>((r) => child.once('message', () => r()))
   const results: Record<string, unknown> = { loadAverageAtStart: (await import('node:os')).loadavg(), node: process.version, ulimitN: ulimit(), cpus: (await import('node:os')).cpus().length }
   try {
+    if (process.env.ESL_BENCH_ONLY === 'session') {
+      results.callSession = await measureCallSession(child, { n: flowCalls, concurrency })
+      return results
+    }
     // 1. Switchboard: full flow, and answer+hangup for comparison with modesl.
     const server = new OutboundServer({ port: 0, host: '127.0.0.1', logger: silentLogger(), maxSessions: 50_000 })
     const routing = await routingContext()
@@ -316,6 +322,14 @@ export async function run(opts: { flowCalls?: number; concurrency?: number; hold
       loadAverageAtEnd: (await import('node:os')).loadavg(),
     }
     await new Promise<void>((r) => base.close(() => r()))
+
+    // 4. The real call path: OutboundServer → CallService → CallSession against Postgres.
+    if (process.env.ESL_BENCH_SESSION !== '0') {
+      results.callSession = await measureCallSession(child, { n: flowCalls, concurrency })
+      const cs = results.callSession as typeof modesl
+      ;(results.summary as Record<string, unknown>).callSessionSetupsPerCpuSecond = cs.setupsPerCpuSecond
+      ;(results.summary as Record<string, unknown>).callSessionCpuRatioVsModesl = modesl.cpuUsPerSetup / cs.cpuUsPerSetup
+    }
   } finally {
     // A clean exit (not a signal) so that a --cpu-prof of the child gets written.
     if (child.connected) child.send({ type: 'exit' })
@@ -326,6 +340,108 @@ export async function run(opts: { flowCalls?: number; concurrency?: number; hold
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
   writeFileSync(new URL('./results/esl.json', import.meta.url), JSON.stringify(results, null, 2) + '\n')
   return results
+}
+
+/**
+ * The routed flow as the server runs it: CallService → CallSession (decide with the
+ * caller-history query, CDR start/leg/end, call and conversation recordings in the
+ * spool, presence claim and release, bridge) against a real, migrated embedded Postgres.
+ * CSAT is off and wrap-up 0 s, so that every call is answer → route → bridge → record →
+ * hangup and its manager is ready for the next one; the recordings are left in the spool
+ * (the pipeline's transcoding is bench/recordings' business). Logger silent, as in the
+ * other flows. Postgres runs in its own processes: the CPU figure is Switchboard's alone;
+ * round trips are counted at pg.Client.query.
+ */
+async function measureCallSession(child: ChildProcess, o: { n: number; concurrency: number }) {
+  const { startTestDatabase } = await import('../test/support/db.ts')
+  const { tempSpool } = await import('../test/support/pipeline.ts')
+  const { CallService } = await import('../src/calls/call-service.ts')
+  const { CdrWriter } = await import('../src/calls/cdr.ts')
+  const { EventBus } = await import('../src/events/bus.ts')
+  const { PresenceStore } = await import('../src/acd/presence.ts')
+  const { Acd } = await import('../src/acd/dispatcher.ts')
+  const { Registry } = await import('prom-client')
+  const pg = (await import('pg')).default
+  const db = await startTestDatabase()
+  const log = silentLogger()
+  let spoolDir: string | undefined
+  try {
+    const { config, directory, clock } = await routingContext()
+    config.csat.enabled = false
+    for (const q of config.queues) q.wrapUpSec = 0
+    const employees = [...directory.employees.values()]
+    await db.pool.query(
+      `INSERT INTO employees (id, name, role, group_id, extension) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])`,
+      [employees.map((e) => e.id), employees.map((e) => e.name), employees.map((e) => e.role), employees.map((e) => e.groupId ?? null), employees.map((e) => e.extension ?? null)],
+    )
+    const clientIds = Array.from({ length: ROUTED_CALLERS }, (_, i) => `c${i}`)
+    await db.pool.query(
+      `INSERT INTO clients (id, name, segment, kind, assigned_manager_id) SELECT id, 'Client ' || id, 'B', 'client', 'mgr-' || (substr(id, 2)::int % ${MANAGERS}) FROM unnest($1::text[]) AS id`,
+      [clientIds],
+    )
+    const events = new EventBus()
+    const presence = new PresenceStore(db.pool, log, events, { node: Acd.nodeIdFor('bench-node') })
+    for (const e of employees) await presence.set(e.id, 'ready')
+    await presence.load()
+    const spool = await tempSpool()
+    spoolDir = spool.dir
+    const cdr = new CdrWriter(db.pool, log)
+    const server = new OutboundServer({ port: 0, host: '127.0.0.1', logger: log, maxSessions: 50_000 })
+    const service = new CallService(server, {
+      log, pool: db.pool, cdr, spool, recordings: { enqueue: async () => {}, mayStartOptionalRecording: () => true },
+      directory: () => directory, presence, config: () => config, clock, node: 'bench-node', events,
+    }, new Registry())
+    const { port } = await server.listen()
+    let statements = 0
+    const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown }
+    const query = proto.query
+    proto.query = function (this: unknown, ...a: unknown[]) {
+      statements++
+      return query.apply(this, a)
+    }
+    try {
+      await measureFlow(child, { port, n: 300, concurrency: o.concurrency, destination: ROUTE_DID, callers: ROUTED_CALLERS })
+      await until(() => service.activeCalls === 0, 10_000)
+      const since = new Date()
+      statements = 0
+      const lag = monitorEventLoopDelay({ resolution: 10 })
+      lag.enable()
+      const r = await profiled('callSession', async () => {
+        const m = await measureFlow(child, { port, n: o.n, concurrency: o.concurrency, destination: ROUTE_DID, callers: ROUTED_CALLERS })
+        // The CDR's last writes happen after FreeSWITCH's side saw the hangup: wait for them, on the clock.
+        const cpu0 = process.cpuUsage()
+        await until(() => service.activeCalls === 0, 10_000)
+        const tail = process.cpuUsage(cpu0)
+        const tailMs = (tail.user + tail.system) / 1000
+        m.switchboardCpuMs += tailMs
+        m.switchboardUserMs += tail.user / 1000
+        m.switchboardSystemMs += tail.system / 1000
+        m.setupsPerCpuSecond = o.n / (m.switchboardCpuMs / 1000)
+        m.cpuUsPerSetup = (m.switchboardCpuMs * 1000) / o.n
+        return m
+      })
+      r.eventLoopLagP99Ms = lag.percentile(99) / 1e6
+      lag.disable()
+      const pgStatements = statements
+      const outcomes = (await db.pool.query<{ outcome: string; n: number }>(`SELECT coalesce(outcome, 'open') AS outcome, count(*)::int AS n FROM calls WHERE started_at >= $1 GROUP BY 1`, [since])).rows
+      const legs = (await db.pool.query<{ party: string; n: number }>(`SELECT l.party, count(*)::int AS n FROM legs l JOIN calls c ON c.uuid = l.call_uuid WHERE c.started_at >= $1 GROUP BY 1`, [since])).rows
+      await service.stop(2_000)
+      cdr.stop()
+      return {
+        ...r,
+        pgStatements,
+        pgStatementsPerCall: pgStatements / o.n,
+        cdrOutcomes: Object.fromEntries(outcomes.map((x) => [x.outcome, x.n])),
+        legsByParty: Object.fromEntries(legs.map((x) => [x.party, x.n])),
+        note: 'CSAT off, wrap-up 0 s, recordings left in the spool (no transcoding), silent logger; Postgres CPU not included',
+      }
+    } finally {
+      proto.query = query
+    }
+  } finally {
+    await db.close()
+    if (spoolDir) rmSync(spoolDir, { recursive: true, force: true })
+  }
 }
 
 function ulimit(): string {
