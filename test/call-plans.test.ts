@@ -401,6 +401,21 @@ t.test('two nodes polling together never dial one row twice nor one agent twice'
   t.match(await (await api('GET', `/api/call-plans/${res.plan.id}`)).json(), { status: 'completed', progress: { answered: 3, attempts: 3 } })
 })
 
+t.test('config: callPlans defaults and errors naming the field', async (t) => {
+  const { loadSwitchboardFile, validateSwitchboardFile } = await import('../src/config/switchboard-file.ts')
+  const { EXAMPLE_CONFIG } = await import('../src/server.ts')
+  const { parse } = await import('yaml')
+  const { readFile } = await import('node:fs/promises')
+  const example = await loadSwitchboardFile(EXAMPLE_CONFIG)
+  t.match(example.callPlans, { enabled: true, pollIntervalSec: 5, defaultMaxAttempts: 3, defaultRetryDelayMin: 30, maxConcurrentPerPlan: 10, yieldToInbound: true })
+  const doc = parse(await readFile(EXAMPLE_CONFIG, 'utf8')) as Record<string, unknown>
+  delete doc.callPlans
+  t.match(validateSwitchboardFile(doc).callPlans, { enabled: true, maxRows: 50_000 }, 'the section may be left out')
+  t.throws(() => validateSwitchboardFile({ ...doc, callPlans: { timeZone: 'Mars/Olympus' } }), { message: /callPlans\.timeZone/ })
+  t.throws(() => validateSwitchboardFile({ ...doc, callPlans: { maxConcurrentPerPlan: 0 } }), { message: /callPlans\.maxConcurrentPerPlan/ })
+  t.throws(() => validateSwitchboardFile({ ...doc, callPlans: { dialRatio: 3 } }), { message: /callPlans/ }, 'unknown fields refused')
+})
+
 t.test('plan list and unknown plans', async (t) => {
   const list = await (await api('GET', '/api/call-plans?limit=3', supervisor)).json() as { items: Array<{ id: string }>; nextBeforeId: number }
   t.equal(list.items.length, 3)
