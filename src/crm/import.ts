@@ -713,6 +713,9 @@ export async function importClients(input: Readable | AsyncIterable<Chunk>, opts
       })) {
         check()
         r.rows.read++
+        // While Postgres writes the previous batch, give the event loop a turn now and then
+        // (records arrive as microtasks): each reply of the writer waits for one.
+        if (pending !== null && (r.rows.read & 127) === 0) await new Promise<void>((resolve) => setImmediate(resolve))
         const row = toClientRow(rec, managers)
         if ('code' in row) { r.rows.rejected++; b.problem(row); continue }
         r.rows.imported++
@@ -822,60 +825,63 @@ async function writeClientBatch(client: PoolClient, batch: Map<string, BatchClie
     clientLines.push(`${id}\t${copyValue(row.name)}\t${copyValue(row.inn)}\t${copyValue(row.segment)}\t${row.kind}\t${copyValue(row.region)}\t${copyValue(row.tz)}\t${copyValue(row.managerId)}\t${copyValue(JSON.stringify(row.attributes))}\n`)
     for (const [p, line] of phones) { phoneLines.push(`${p}\t${id}\t${line}\n`); lineOf.set(p, line) }
   }
-  await inTransaction(client, async () => {
+  // Round trips are few on purpose: statements without parameters go out together as one
+  // simple-protocol query (the run id is a number from Postgres, inlined), because every
+  // reply waits for Node's event loop, which is busy parsing the next batch meanwhile.
+  // A failing statement skips the rest of its query string (COMMIT included): ROLLBACK.
+  try {
     // The import is the only writer of these tables (and one run at a time holds the
     // advisory lock); the table locks make that a guarantee for the batch, so "update what
     // changed, insert what is new" is an exact upsert without ON CONFLICT's speculative
     // insertion. Readers (calls, the directory load, the API) are not blocked.
-    await client.query('LOCK TABLE clients, client_phones IN SHARE ROW EXCLUSIVE MODE')
     // Batches are small next to the tables: probe the primary keys row by row rather than
     // hash whole tables (the temp tables have no statistics to tell the planner so).
     // Durability: the batch's COMMIT does not wait for its WAL flush (the WAL writer flushes
     // it within wal_writer_delay). A crash can lose the last batches acknowledged before
     // it; nothing else — Postgres stays consistent, and the import is idempotent, so the
     // run (reported failed, or never finished) is simply run again.
-    await client.query('SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL synchronous_commit = off')
+    await client.query(`BEGIN;
+      LOCK TABLE clients, client_phones IN SHARE ROW EXCLUSIVE MODE;
+      SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL synchronous_commit = off`)
     await copyIn(client, 'COPY crm_stage_clients (id, name, inn, segment, kind, region, tz, manager, attributes) FROM STDIN', clientLines)
     // One primary-key probe per client, marked on the staging row: does it exist, does it
     // differ. Then only changed clients are rewritten (a probe each) and new ones inserted
     // without probing again; an unchanged client costs that one probe and no write.
-    await client.query(
-      `UPDATE crm_stage_clients s SET existed = true, changed = ${CLIENT_DIFFERS}
-         FROM clients c WHERE c.id = s.id`)
-    await client.query(
-      `UPDATE clients c SET
+    await client.query(`
+      UPDATE crm_stage_clients s SET existed = true, changed = ${CLIENT_DIFFERS}
+        FROM clients c WHERE c.id = s.id;
+      UPDATE clients c SET
          name = s.name, inn = s.inn, segment = s.segment, kind = s.kind, region = s.region, tz = s.tz,
-         assigned_manager_id = s.manager, attributes = s.attributes, import_run = $1, updated_at = now()
+         assigned_manager_id = s.manager, attributes = s.attributes, import_run = ${runId}, updated_at = now()
         FROM crm_stage_clients s
-       WHERE s.changed AND c.id = s.id`, [runId])
-    await client.query(
-      `INSERT INTO clients (id, name, inn, segment, kind, region, tz, assigned_manager_id, attributes, import_run)
-       SELECT s.id, s.name, s.inn, s.segment, s.kind, s.region, s.tz, s.manager, s.attributes, $1
-         FROM crm_stage_clients s
-        WHERE NOT s.existed
-        ORDER BY s.id`, [runId])
-    await client.query('INSERT INTO crm_run_clients SELECT id FROM crm_stage_clients')
+       WHERE s.changed AND c.id = s.id;
+      INSERT INTO clients (id, name, inn, segment, kind, region, tz, assigned_manager_id, attributes, import_run)
+      SELECT s.id, s.name, s.inn, s.segment, s.kind, s.region, s.tz, s.manager, s.attributes, ${runId}
+        FROM crm_stage_clients s
+       WHERE NOT s.existed
+       ORDER BY s.id;
+      INSERT INTO crm_run_clients SELECT id FROM crm_stage_clients${phoneLines.length === 0 ? ';\n      COMMIT' : ''}`)
     r.records += batch.size
     if (phoneLines.length === 0) return
     await copyIn(client, 'COPY crm_stage_phones (phone, client_id, line) FROM STDIN', phoneLines)
     // One primary-key probe per number: its current owner (and the run that wrote it), kept
     // on the staging row; every later step reads the mark instead of probing again.
-    await client.query(
-      `UPDATE crm_stage_phones s SET existed = true, owner = p.client_id, owner_run = p.import_run
-         FROM client_phones p WHERE p.phone = s.phone`)
     // Numbers another client holds: listed for it earlier in this run (written by this
     // run, or listed unchanged) = duplicate in the file; held from before = it moves to
     // the new client (newest import wins).
-    const taken = await client.query<{ phone: string; client_id: string; owner: string; listed: boolean }>(
-      `SELECT s.phone, s.client_id, s.owner,
-              (s.owner_run IS NOT DISTINCT FROM $1 OR EXISTS (SELECT 1 FROM crm_run_phones l WHERE l.phone = s.phone)) AS listed
-         FROM crm_stage_phones s
-        WHERE s.existed AND s.owner <> s.client_id`, [runId])
+    const probed = await client.query(`
+      UPDATE crm_stage_phones s SET existed = true, owner = p.client_id, owner_run = p.import_run
+        FROM client_phones p WHERE p.phone = s.phone;
+      SELECT s.phone, s.client_id, s.owner,
+             (s.owner_run IS NOT DISTINCT FROM ${runId} OR EXISTS (SELECT 1 FROM crm_run_phones l WHERE l.phone = s.phone)) AS listed
+        FROM crm_stage_phones s
+       WHERE s.existed AND s.owner <> s.client_id`) as unknown as Array<{ rows: Array<{ phone: string; client_id: string; owner: string; listed: boolean }> }>
+    const taken = probed[1].rows
     let accepted = phoneLines.length
     let moved = 0
-    if (taken.rows.length > 0) {
+    if (taken.length > 0) {
       const dups: string[] = []
-      for (const t of taken.rows) {
+      for (const t of taken) {
         const line = lineOf.get(t.phone) ?? 0
         if (t.listed) {
           dups.push(t.phone)
@@ -891,27 +897,27 @@ async function writeClientBatch(client: PoolClient, batch: Map<string, BatchClie
         accepted -= dups.length
       }
     }
-    if (moved > 0) {
-      // duplicates were deleted from the staging table: the taken numbers left move
-      await client.query(
-        `UPDATE client_phones p SET client_id = s.client_id, import_run = $1
-           FROM crm_stage_phones s WHERE s.existed AND s.owner <> s.client_id AND p.phone = s.phone`, [runId])
-    }
+    // Taken numbers left after the duplicates were deleted from the staging table move.
     // Numbers the client already had are not rewritten; the run remembers them (for
     // duplicates in later batches and for the prune). Numbers this run writes carry its id.
-    await client.query(
-      `INSERT INTO crm_run_phones
-       SELECT s.phone FROM crm_stage_phones s
-        WHERE s.existed AND s.owner = s.client_id AND s.owner_run IS DISTINCT FROM $1
-       ON CONFLICT (phone) DO NOTHING`, [runId])
-    // New numbers: the table lock keeps anyone else from adding them since the probe
-    await client.query(
-      `INSERT INTO client_phones (phone, client_id, import_run)
-       SELECT s.phone, s.client_id, $1 FROM crm_stage_phones s
-        WHERE NOT s.existed
-        ORDER BY s.phone`, [runId])
+    // New numbers: the table lock keeps anyone else from adding them since the probe.
+    await client.query(`${moved > 0 ? `
+      UPDATE client_phones p SET client_id = s.client_id, import_run = ${runId}
+        FROM crm_stage_phones s WHERE s.existed AND s.owner <> s.client_id AND p.phone = s.phone;` : ''}
+      INSERT INTO crm_run_phones
+      SELECT s.phone FROM crm_stage_phones s
+       WHERE s.existed AND s.owner = s.client_id AND s.owner_run IS DISTINCT FROM ${runId}
+      ON CONFLICT (phone) DO NOTHING;
+      INSERT INTO client_phones (phone, client_id, import_run)
+      SELECT s.phone, s.client_id, ${runId} FROM crm_stage_phones s
+       WHERE NOT s.existed
+       ORDER BY s.phone;
+      COMMIT`)
     r.phones.imported += accepted
-  })
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined)
+    throw err
+  }
 }
 
 // ---------------------------------------------------------------- employees
