@@ -111,84 +111,93 @@ const KEYS: Record<GroupBy | 'total', { calls: string; callbacks: (col: string) 
  * $1 from, $2 to, $3 bucket starts (day/hour; NULL otherwise), $4 SL seconds, $5 repeat
  * window seconds, $6 abandon bucket edges (exported for EXPLAIN in benches).
  *
- * Plan (a day at 10,000 calls a day, ~11 M calls in the table): one index-only range scan of
- * calls_started_idx (0012: it carries every column read here) over the day and the repeat
- * window before it; one index-only range scan of the people's legs (legs_started_idx,
- * partial, covering), aggregated once per call and hash-joined; repeat calls by one sort
- * (lag per number) instead of a probe per call. Nothing is looked up per row.
+ * One row per group with additive figures only (counts and sums; averages and the totals
+ * row are computed from them in JS), so Postgres aggregates once, without grouping sets.
+ * Plan (a day at 10,000 calls a day, ~11 M calls in the table): one index-only range scan
+ * of calls_started_idx (0012: it carries every column read here) over the day, another
+ * over the day and the repeat window before it for repeat calls; one of the people's legs
+ * (legs_started_idx, partial, covering), aggregated once per call and hash-joined; repeat
+ * calls by a hash semi-join on the number. Nothing is looked up per row.
  */
-export function callsSql(groupBy: GroupBy | 'total'): string {
+export function callsSql(groupBy: GroupBy | 'total', abandonBuckets: number): string {
+  const abandonCols = Array.from({ length: abandonBuckets }, (_, i) => `count(*) FILTER (WHERE ab = ${i})`).join(', ')
   return `
 WITH cw AS MATERIALIZED (
-  SELECT c.uuid, c.direction, c.caller, c.queue_id, c.agent_id, c.started_at, c.ended_at, c.outcome, c.csat, c.counted, c.hold_sec
+  -- the range's calls that count
+  SELECT c.uuid, c.direction, c.caller, c.queue_id, c.agent_id, c.started_at, c.ended_at, c.outcome, c.csat, c.hold_sec
     FROM calls c
-   WHERE c.started_at >= $1::timestamptz - make_interval(secs => $5::int) AND c.started_at < $2::timestamptz
-     AND ($3::timestamptz[] IS NULL OR true) -- typed in every grouping (only day and hour use it)
-), rep AS (
-  -- the same number's previous inbound call (the window's calls included), by a sort instead of a probe per call
-  SELECT uuid, started_at - lag(started_at) OVER (PARTITION BY caller ORDER BY started_at, uuid) <= make_interval(secs => $5::int) AS repeat
-    FROM cw WHERE direction = 'inbound' AND caller IS NOT NULL
+   WHERE c.started_at >= $1::timestamptz AND c.started_at < $2::timestamptz AND c.counted
+     AND ($3::timestamptz[] IS NULL OR true) -- typed in every grouping (only day and hour use it; folded away when planned)
 ), lg AS (
-  -- the range's people's legs (a leg starts after its call; none lasts a day), aggregated once per call
+  -- the people's legs of the range's calls, aggregated once per call: a leg starts after its
+  -- call and before it ends, so the scan stops at the last end (a day after the range if a
+  -- call is still running or never got an end)
   SELECT g.call_uuid, min(g.answered_at) AS connected_at,
-         sum(extract(epoch FROM greatest(g.ended_at, g.answered_at) - g.answered_at)) AS talk_sec
+         sum(date_part('epoch', greatest(g.ended_at, g.answered_at) - g.answered_at)) AS talk_sec
     FROM legs g
-   WHERE g.started_at >= $1::timestamptz AND g.started_at < $2::timestamptz + interval '1 day'
+   WHERE g.started_at >= $1::timestamptz
+     AND g.started_at <= (SELECT least(max(coalesce(ended_at, 'infinity')), $2::timestamptz + interval '1 day') FROM cw)
      AND g.party <> 'caller' AND g.answered_at IS NOT NULL
    GROUP BY g.call_uuid
-), base AS MATERIALIZED (
-  SELECT ${KEYS[groupBy].calls} AS k, c.direction, c.outcome, c.csat, c.started_at, c.ended_at, c.hold_sec,
-         l.connected_at, coalesce(l.talk_sec, 0) AS talk_sec,
+), rep AS (
+  -- counted inbound calls of the range whose number called in (any inbound call) within the
+  -- window before: one hash semi-join on the number, not a probe per call
+  SELECT c.uuid FROM cw c
+   WHERE c.direction = 'inbound' AND c.caller IS NOT NULL
+     AND EXISTS (SELECT 1 FROM calls p
+                  WHERE p.started_at >= $1::timestamptz - make_interval(secs => $5::int) AND p.started_at < $2::timestamptz
+                    AND p.caller = c.caller AND p.direction = 'inbound'
+                    AND p.started_at >= c.started_at - make_interval(secs => $5::int)
+                    AND (p.started_at < c.started_at OR (p.started_at = c.started_at AND p.uuid < c.uuid)))
+), base AS (
+  SELECT ${KEYS[groupBy].calls} AS k, c.direction, c.outcome, c.csat, c.hold_sec,
+         c.direction = 'inbound' AS inbound,
          (c.direction = 'inbound' AND c.outcome IS DISTINCT FROM 'after_hours') AS offered,
          (c.direction = 'inbound' AND c.outcome IN ('abandoned', 'ivr_hangup')) AS abandoned,
-         CASE WHEN c.direction = 'inbound' AND c.caller IS NOT NULL THEN coalesce(r.repeat, false) END AS repeat
+         date_part('epoch', c.ended_at - c.started_at) AS dur,
+         date_part('epoch', l.connected_at - c.started_at) AS wait,
+         l.connected_at IS NOT NULL AS conversation, coalesce(l.talk_sec, 0) AS talk_sec,
+         c.direction = 'inbound' AND c.caller IS NOT NULL AS repeat_base, r.uuid IS NOT NULL AS repeat
     FROM cw c
     LEFT JOIN lg l ON l.call_uuid = c.uuid
     LEFT JOIN rep r ON r.uuid = c.uuid
-   WHERE c.started_at >= $1::timestamptz AND c.counted
-), agg AS (
-  SELECT GROUPING(k) = 1 AS total, k,
-    count(*) FILTER (WHERE direction = 'inbound') AS inbound,
-    count(*) FILTER (WHERE direction = 'inbound' AND outcome = 'after_hours') AS after_hours,
-    count(*) FILTER (WHERE offered) AS offered,
-    count(*) FILTER (WHERE offered AND outcome = 'answered') AS answered,
-    count(*) FILTER (WHERE offered AND abandoned) AS abandoned,
-    count(*) FILTER (WHERE offered AND outcome = 'answered' AND connected_at <= started_at + make_interval(secs => $4::int)) AS answered_within_sl,
-    avg(extract(epoch FROM connected_at - started_at)) FILTER (WHERE offered AND outcome = 'answered' AND connected_at IS NOT NULL) AS asa_sec,
-    sum(talk_sec) AS talk_sec,
-    sum(hold_sec) FILTER (WHERE connected_at IS NOT NULL) AS hold_sec,
-    count(*) FILTER (WHERE connected_at IS NOT NULL) AS conversations,
-    avg(extract(epoch FROM ended_at - started_at)) FILTER (WHERE abandoned) AS abandon_avg_sec,
-    count(*) FILTER (WHERE direction IN ('outbound', 'fmc')) AS outbound,
-    count(*) FILTER (WHERE direction = 'fmc') AS fmc,
-    avg(csat) AS csat_avg, count(csat) AS csat_count,
-    ARRAY[count(*) FILTER (WHERE csat = 1), count(*) FILTER (WHERE csat = 2), count(*) FILTER (WHERE csat = 3),
-          count(*) FILTER (WHERE csat = 4), count(*) FILTER (WHERE csat = 5), count(*) FILTER (WHERE csat = 6),
-          count(*) FILTER (WHERE csat = 7), count(*) FILTER (WHERE csat = 8), count(*) FILTER (WHERE csat = 9),
-          count(*) FILTER (WHERE csat = 10)] AS csat_distribution,
-    count(*) FILTER (WHERE repeat) AS repeat_calls, count(repeat) AS repeat_base
-  FROM base GROUP BY GROUPING SETS ((k), ())
-), ab AS MATERIALIZED (
-  -- abandon times per group in one pass (a correlated subquery would re-aggregate per group row)
-  SELECT total, k, json_object_agg(b, n) AS buckets FROM (
-    SELECT GROUPING(k) = 1 AS total, k, b, count(*) AS n FROM (
-      SELECT k, width_bucket(extract(epoch FROM ended_at - started_at)::float8, $6::float8[]) AS b
-        FROM base WHERE abandoned AND ended_at IS NOT NULL) x
-     GROUP BY GROUPING SETS ((k, b), (b))) y
-  GROUP BY total, k
+), flagged AS (
+  SELECT *, offered AND outcome = 'answered' AS answered,
+         CASE WHEN abandoned AND dur IS NOT NULL THEN width_bucket(dur, $6::float8[]) END AS ab
+    FROM base
 )
-SELECT agg.*, ab.buckets AS abandon_buckets
-  FROM agg LEFT JOIN ab ON ab.total = agg.total AND ab.k IS NOT DISTINCT FROM agg.k`
+SELECT k,
+  count(*) FILTER (WHERE inbound) AS inbound,
+  count(*) FILTER (WHERE inbound AND outcome = 'after_hours') AS after_hours,
+  count(*) FILTER (WHERE offered) AS offered,
+  count(*) FILTER (WHERE answered) AS answered,
+  count(*) FILTER (WHERE abandoned) AS abandoned,
+  count(*) FILTER (WHERE answered AND wait <= $4::int) AS answered_within_sl,
+  coalesce(sum(wait) FILTER (WHERE answered), 0) AS asa_sum, count(wait) FILTER (WHERE answered) AS asa_n,
+  sum(talk_sec) AS talk_sec,
+  sum(hold_sec) FILTER (WHERE conversation) AS hold_sec,
+  count(*) FILTER (WHERE conversation) AS conversations,
+  coalesce(sum(dur) FILTER (WHERE abandoned), 0) AS abandon_sum, count(dur) FILTER (WHERE abandoned) AS abandon_n,
+  count(*) FILTER (WHERE direction IN ('outbound', 'fmc')) AS outbound,
+  count(*) FILTER (WHERE direction = 'fmc') AS fmc,
+  coalesce(sum(csat), 0) AS csat_sum, count(csat) AS csat_count,
+  ARRAY[count(*) FILTER (WHERE csat = 1), count(*) FILTER (WHERE csat = 2), count(*) FILTER (WHERE csat = 3),
+        count(*) FILTER (WHERE csat = 4), count(*) FILTER (WHERE csat = 5), count(*) FILTER (WHERE csat = 6),
+        count(*) FILTER (WHERE csat = 7), count(*) FILTER (WHERE csat = 8), count(*) FILTER (WHERE csat = 9),
+        count(*) FILTER (WHERE csat = 10)] AS csat_distribution,
+  count(*) FILTER (WHERE repeat) AS repeat_calls, count(*) FILTER (WHERE repeat_base) AS repeat_base,
+  ARRAY[${abandonCols}] AS abandon_times
+FROM flagged GROUP BY k`
 }
 
 function callbacksSql(groupBy: GroupBy | 'total'): string {
   const key = KEYS[groupBy].callbacks
   return `
-SELECT GROUPING(k) = 1 AS total, k, count(*) FILTER (WHERE created) AS created, count(*) FILTER (WHERE NOT created) AS done FROM (
+SELECT k, count(*) FILTER (WHERE created) AS created, count(*) FILTER (WHERE NOT created) AS done FROM (
   SELECT ${key('b.created_at')} AS k, true AS created FROM callbacks b WHERE b.created_at >= $1::timestamptz AND b.created_at < $2::timestamptz
   UNION ALL
   SELECT ${key('b.done_at')} AS k, false FROM callbacks b WHERE b.done_at >= $1::timestamptz AND b.done_at < $2::timestamptz AND b.state = 'done'
-) x WHERE $3::timestamptz[] IS NULL OR true GROUP BY GROUPING SETS ((k), ())`
+) x WHERE $3::timestamptz[] IS NULL OR true GROUP BY k`
 }
 
 /**
@@ -198,7 +207,7 @@ SELECT GROUPING(k) = 1 AS total, k, count(*) FILTER (WHERE created) AS created, 
  * columns). The span expression must stay exactly the index's.
  */
 const PRESENCE_SQL = `
-SELECT GROUPING(employee_id) = 1 AS total, employee_id AS k,
+SELECT employee_id AS k,
   coalesce(sum(secs) FILTER (WHERE state = 'ready'), 0) AS ready, coalesce(sum(secs) FILTER (WHERE state = 'not_ready'), 0) AS not_ready,
   coalesce(sum(secs) FILTER (WHERE state = 'on_call'), 0) AS on_call, coalesce(sum(secs) FILTER (WHERE state = 'wrap_up'), 0) AS wrap_up
 FROM (
@@ -207,19 +216,21 @@ FROM (
     FROM agent_presence_history h
    WHERE tstzrange(h.started_at, CASE WHEN h.ended_at IS NULL THEN NULL ELSE greatest(h.ended_at, h.started_at) END, '[]')
          && tstzrange($1::timestamptz, $2::timestamptz, '[)')
-) x GROUP BY GROUPING SETS ((employee_id), ())`
+) x GROUP BY employee_id`
 
 /** Times each agent's phone rang for a (non-internal) call started in the range, and how many of those they did not answer. */
 const OFFERS_SQL = `
 WITH c AS MATERIALIZED (
-  SELECT uuid FROM calls WHERE started_at >= $1::timestamptz AND started_at < $2::timestamptz AND direction <> 'internal'
+  SELECT uuid, ended_at FROM calls WHERE started_at >= $1::timestamptz AND started_at < $2::timestamptz AND direction <> 'internal'
 ), g AS MATERIALIZED (
+  -- legs start before their call ends: the scan stops at the range's last end (see callsSql)
   SELECT call_uuid, employee_id, answered_at FROM legs
-   WHERE started_at >= $1::timestamptz AND started_at < $2::timestamptz + interval '1 day' AND employee_id IS NOT NULL AND party <> 'caller'
+   WHERE started_at >= $1::timestamptz AND started_at <= (SELECT least(max(coalesce(ended_at, 'infinity')), $2::timestamptz + interval '1 day') FROM c)
+     AND employee_id IS NOT NULL AND party <> 'caller'
 )
-SELECT GROUPING(g.employee_id) = 1 AS total, g.employee_id AS k, count(*) AS offers, count(*) FILTER (WHERE g.answered_at IS NULL) AS missed
+SELECT g.employee_id AS k, count(*) AS offers, count(*) FILTER (WHERE g.answered_at IS NULL) AS missed
   FROM g JOIN c ON c.uuid = g.call_uuid
- GROUP BY GROUPING SETS ((g.employee_id), ())`
+ GROUP BY g.employee_id`
 
 /**
  * The local days or hours of [from, to) in `tz`: each bucket's start (the first one is
@@ -239,15 +250,32 @@ export function timeBuckets(from: Date, to: Date, tz: string, unit: 'day' | 'hou
   return { starts, labels }
 }
 
+/** Per group, additive only (the totals row is their sum). Numeric sums come as strings. */
 interface CallsAgg {
-  total: boolean; k: string | null; inbound: number; after_hours: number; offered: number; answered: number; abandoned: number
-  answered_within_sl: number; asa_sec: string | null; talk_sec: string | null; hold_sec: number | null; conversations: number; abandon_avg_sec: string | null
-  outbound: number; fmc: number; csat_avg: string | null; csat_count: number; csat_distribution: number[]; repeat_calls: number; repeat_base: number
-  abandon_buckets: Record<string, number> | null
+  k: string | null; inbound: number; after_hours: number; offered: number; answered: number; abandoned: number
+  answered_within_sl: number; asa_sum: string; asa_n: number; talk_sec: string | null; hold_sec: number | null; conversations: number
+  abandon_sum: string; abandon_n: number; outbound: number; fmc: number; csat_sum: number; csat_count: number; csat_distribution: number[]
+  repeat_calls: number; repeat_base: number; abandon_times: number[]
 }
-interface CallbacksAgg { total: boolean; k: string | null; created: number; done: number }
-interface PresenceAgg { total: boolean; k: string | null; ready: string; not_ready: string; on_call: string; wrap_up: string }
-interface OffersAgg { total: boolean; k: string | null; offers: number; missed: number }
+interface CallbacksAgg { k: string | null; created: number; done: number }
+interface PresenceAgg { k: string | null; ready: string; not_ready: string; on_call: string; wrap_up: string }
+interface OffersAgg { k: string | null; offers: number; missed: number }
+
+/** The totals row: every field summed over the groups (arrays element-wise; null stays null only if every group's is). */
+export function sumRows<T extends { k: string | null }>(rows: T[]): T | undefined {
+  if (rows.length === 0) return undefined
+  const out: Record<string, unknown> = { k: null }
+  for (const r of rows) {
+    for (const [f, v] of Object.entries(r)) {
+      if (f === 'k' || v === null || v === undefined) continue
+      const cur = out[f]
+      if (Array.isArray(v)) out[f] = v.map((x, i) => Number(x) + Number((cur as unknown[] | undefined)?.[i] ?? 0))
+      else out[f] = Number(v) + Number(cur ?? 0)
+    }
+  }
+  for (const f of Object.keys(rows[0])) if (!(f in out)) out[f] = null
+  return out as T
+}
 
 /**
  * One report query. A range of more than a few days runs in its own read-only transaction
@@ -279,16 +307,15 @@ export async function runReport(pool: Pool, range: Omit<ReportRange, 'groupBy'> 
   const large = range.to.getTime() - range.from.getTime() > LARGE_RANGE_MS
   try {
     const [calls, callbacks, presence, offers] = await Promise.all([
-      reportQuery<CallsAgg>(pool, callsSql(g), [...params, cfg.stats.serviceLevelSec, cfg.stats.repeatWindowHours * 3600, edges], large),
+      reportQuery<CallsAgg>(pool, callsSql(g, edges.length + 1), [...params, cfg.stats.serviceLevelSec, cfg.stats.repeatWindowHours * 3600, edges], large),
       reportQuery<CallbacksAgg>(pool, callbacksSql(g), params, large),
       g === 'agent' ? reportQuery<PresenceAgg>(pool, PRESENCE_SQL, [range.from, range.to], large) : null,
       g === 'agent' ? reportQuery<OffersAgg>(pool, OFFERS_SQL, [range.from, range.to], large) : null,
     ])
-    const byKey = <T extends { total: boolean; k: string | null }>(rows: T[] | undefined) => {
+    const byKey = <T extends { k: string | null }>(rows: T[] | undefined) => {
       const m = new Map<string | null, T>()
-      let total: T | undefined
-      for (const r of rows ?? []) { if (r.total) total = r; else m.set(r.k, r) }
-      return { m, total }
+      for (const r of rows ?? []) m.set(r.k, r)
+      return { m, total: sumRows(rows ?? []) }
     }
     const c = byKey(calls.rows)
     const cb = byKey(callbacks.rows)
@@ -331,17 +358,18 @@ function toFigures(c: CallsAgg | undefined, cb: CallbacksAgg | undefined, agent:
   const answered = c?.answered ?? 0
   const abandoned = c?.abandoned ?? 0
   const abandonTimes = new Array<number>(buckets).fill(0)
-  for (const [b, n] of Object.entries(c?.abandon_buckets ?? {})) abandonTimes[Math.min(buckets - 1, Number(b))] += Number(n)
+  ;(c?.abandon_times ?? []).forEach((n, b) => { abandonTimes[Math.min(buckets - 1, b)] += Number(n) })
   const talk = Number(c?.talk_sec ?? 0)
+  const mean = (sum: string | number | undefined, n: number | undefined) => (n ? Number(sum) / n : null)
   const f: StatsFigures = {
     inbound: c?.inbound ?? 0, offered, answered, abandoned, unanswered: offered - answered - abandoned, afterHours: c?.after_hours ?? 0,
     answeredWithinSl: c?.answered_within_sl ?? 0, serviceLevelPct: pct(c?.answered_within_sl ?? 0, offered),
-    asaSec: round1(c?.asa_sec ?? null), ahtSec: c && c.conversations > 0 ? round1(talk / c.conversations) : null,
+    asaSec: round1(mean(c?.asa_sum, c?.asa_n)), ahtSec: c && c.conversations > 0 ? round1(talk / c.conversations) : null,
     talkSec: Math.round(talk), holdSec: c?.hold_sec == null ? null : Math.round(Number(c.hold_sec)),
-    abandonAvgSec: round1(c?.abandon_avg_sec ?? null), abandonTimes,
+    abandonAvgSec: round1(mean(c?.abandon_sum, c?.abandon_n)), abandonTimes,
     outbound: c?.outbound ?? 0, fmc: c?.fmc ?? 0,
     callbacksCreated: cb?.created ?? 0, callbacksDone: cb?.done ?? 0,
-    csatAvg: c?.csat_avg == null ? null : Math.round(Number(c.csat_avg) * 100) / 100, csatCount: c?.csat_count ?? 0,
+    csatAvg: c?.csat_count ? Math.round((Number(c.csat_sum) / c.csat_count) * 100) / 100 : null, csatCount: c?.csat_count ?? 0,
     csatDistribution: (c?.csat_distribution ?? new Array<number>(10).fill(0)).map(Number),
     repeatCalls: c?.repeat_calls ?? 0, repeatRatePct: pct(c?.repeat_calls ?? 0, c?.repeat_base ?? 0),
   }
