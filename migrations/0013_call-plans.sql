@@ -54,6 +54,8 @@ CREATE TABLE call_plan_rows (
   done_at            timestamptz
 );
 CREATE INDEX call_plan_rows_plan_idx ON call_plan_rows (plan_id, line);
+-- Progress counts per plan (rows per status, attempts) from the index alone.
+CREATE INDEX call_plan_rows_plan_status_idx ON call_plan_rows (plan_id, status) INCLUDE (attempts);
 -- The dialler's scan: due rows of running plans, oldest first.
 CREATE INDEX call_plan_rows_due_idx ON call_plan_rows (next_attempt_at, id) WHERE status = 'pending';
 CREATE INDEX call_plan_rows_dialling_idx ON call_plan_rows (claimed_by) WHERE status = 'dialling';

@@ -401,6 +401,22 @@ t.test('two nodes polling together never dial one row twice nor one agent twice'
   t.match(await (await api('GET', `/api/call-plans/${res.plan.id}`)).json(), { status: 'completed', progress: { answered: 3, attempts: 3 } })
 })
 
+t.test("rows waiting for a busy agent do not hide the rows others could take", async (t) => {
+  await waitState(['a-1', 'a-2'], 'ready')
+  t.equal(h.presence.get('a-3'), 'not_ready')
+  // 1,100 older rows for a-3 (not ready), then one for the sales queue: the scan must not stop at them.
+  const vera = await created({ name: 'для Веры', agentId: 'a-3', start: 'true' }, 'phone;n\n' + Array.from({ length: 1100 }, (_, i) => `+7999100${String(i).padStart(4, '0')};x`).join('\n'))
+  t.equal(vera.accepted, 1100)
+  now = new Date(now.getTime() + 60_000)
+  const sales = await created({ name: 'продажи', queueId: 'sales', start: 'true' }, 'phone;n\n+79990000071;1\n')
+  const [row] = (await rowsOf(sales.plan.id)).map((r) => String(r.id))
+  t.same(await dialler.tick(), [row], 'the queue row is found behind 1,100 rows nobody can take now')
+  await dialler.settle()
+  await api('POST', `/api/call-plans/${vera.plan.id}/cancel`)
+  t.match(await (await api('GET', `/api/call-plans/${vera.plan.id}`)).json(), { status: 'cancelled', progress: { cancelled: 1100 } })
+  await waitState(['a-1', 'a-2'], 'ready')
+})
+
 t.test('config: callPlans defaults and errors naming the field', async (t) => {
   const { loadSwitchboardFile, validateSwitchboardFile } = await import('../src/config/switchboard-file.ts')
   const { EXAMPLE_CONFIG } = await import('../src/server.ts')

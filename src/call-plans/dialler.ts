@@ -169,6 +169,10 @@ export class CallPlanDialler {
     try {
       await client.query('BEGIN')
       const busyQueues = cfg.callPlans.yieldToInbound ? await waitingQueues(client, cfg.acd.nodeStaleSec) : new Set<string>()
+      // Only rows someone ready could take: rows waiting for busy agents must not hide the others behind them.
+      const ready = [...presence.snapshot()].filter(([, s]) => s === 'ready').map(([id]) => id)
+      const readySet = new Set(ready)
+      const queuesWithReady = cfg.queues.filter((q) => rowTarget({ agent_id: null, queue_id: q.id }, cfg, dir)?.employees.some((e) => readySet.has(e.id))).map((q) => q.id)
       const skipPlans = new Set<string>()
       const plans = new Map<string, PlanFacts & { dialling: number; limit: number }>()
       const seen: string[] = []
@@ -178,8 +182,9 @@ export class CallPlanDialler {
            FROM call_plan_rows r JOIN call_plans p ON p.id = r.plan_id AND p.status = 'running'
            WHERE r.status = 'pending' AND r.next_attempt_at <= $1 AND (r.window_start IS NULL OR r.window_start <= $1)
              AND (r.window_end IS NULL OR r.window_end > $1) AND NOT (r.id = ANY($2::bigint[])) AND NOT (r.plan_id = ANY($3::bigint[]))
+             AND (r.agent_id = ANY($4::text[]) OR r.queue_id = ANY($5::text[]))
            ORDER BY r.next_attempt_at, r.id LIMIT ${CANDIDATES}
-           FOR UPDATE OF r SKIP LOCKED`, [now, seen, [...skipPlans]])
+           FOR UPDATE OF r SKIP LOCKED`, [now, seen, [...skipPlans], ready, queuesWithReady])
         if (rows.length === 0) break
         for (const r of rows) seen.push(r.id)
         for (const row of rows) {
