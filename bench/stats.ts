@@ -34,7 +34,7 @@ const PER_DAY = Number(process.env.STATS_BENCH_PER_DAY ?? 10_000)
 const ROUNDS = Number(process.env.STATS_BENCH_ROUNDS ?? 20)
 const AGENTS = 100
 const CHUNK_DAYS = 15
-const BUDGET_SEC = Number(process.env.STATS_BENCH_BUDGET_SEC ?? 420)
+const BUDGET_SEC = Number(process.env.STATS_BENCH_BUDGET_SEC ?? 240)
 const TZ = 'Europe/Moscow'
 const GROUPS: GroupBy[] = ['day', 'hour', 'queue', 'agent']
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d
@@ -56,7 +56,7 @@ const agentOf = (expr: string) => `('a' || lpad((1 + floor(${expr} * ${AGENTS}):
  */
 const CALLS_CTE = `
 g AS MATERIALIZED (
-  SELECT n, d, ((($1::date + d) AT TIME ZONE '${TZ}') + make_interval(secs => CASE WHEN ${u(1)} < 0.92 THEN 28800 + ${u(2)} * 39600 ELSE ${u(2)} * 86399 END)) AS st,
+  SELECT n, d, ((($1::date + d)::timestamp AT TIME ZONE '${TZ}') + make_interval(secs => CASE WHEN ${u(1)} < 0.92 THEN 28800 + ${u(2)} * 39600 ELSE ${u(2)} * 86399 END)) AS st,
          CASE WHEN ${u(3)} < 0.85 THEN 'inbound' WHEN ${u(3)} < 0.93 THEN 'outbound' WHEN ${u(3)} < 0.96 THEN 'fmc' ELSE 'internal' END AS dir,
          ${u(4)} AS r4, ${u(5)} AS r5, ${u(6)} AS r6, ${u(7)} AS r7, ${u(8)} AS r8, ${u(9)} AS r9
     FROM generate_series($2::int, $2::int + $3::int - 1) d, LATERAL (SELECT d::bigint * $4::int + i AS n FROM generate_series(0, $4::int - 1) i) x
@@ -163,7 +163,7 @@ SELECT * FROM (
   SELECT agent, 'wrap_up', 'after call', st + make_interval(secs => connect_sec + talk_sec), st + make_interval(secs => connect_sec + talk_sec + 15)
     FROM c WHERE outcome = 'answered' AND dir = 'inbound'
   UNION ALL
-  SELECT 'a' || lpad(a::text, 3, '0'), s.state, s.reason, (($1::date + d) AT TIME ZONE '${TZ}') + s.f, (($1::date + d) AT TIME ZONE '${TZ}') + s.t
+  SELECT 'a' || lpad(a::text, 3, '0'), s.state, s.reason, (($1::date + d)::timestamp AT TIME ZONE '${TZ}') + s.f, (($1::date + d)::timestamp AT TIME ZONE '${TZ}') + s.t
     FROM generate_series($2::int, $2::int + $3::int - 1) d, generate_series(1, ${AGENTS}) a,
          (VALUES ('ready', NULL, interval '9 hours', interval '12 hours'), ('not_ready', 'lunch', interval '12 hours', interval '13 hours'),
                  ('ready', NULL, interval '13 hours', interval '18 hours'), ('offline', NULL, interval '18 hours', interval '33 hours')) s(state, reason, f, t)
@@ -257,7 +257,7 @@ async function load(pool: Pool, first: string): Promise<{ loadedDays: number; lo
 
 async function loadedAlready(pool: Pool, first: string): Promise<{ loadedDays: number; loadSec: number; indexSec: number; vacuumSec: number }> {
   const r = await pool.query<{ days: number }>(`SELECT (max(started_at AT TIME ZONE '${TZ}')::date - $1::date + 1)::int AS days FROM calls`, [first])
-  return { loadedDays: r.rows[0].days, loadSec: NaN, indexSec: NaN, vacuumSec: NaN }
+  return { loadedDays: Math.min(DAYS, r.rows[0].days), loadSec: NaN, indexSec: NaN, vacuumSec: NaN }
 }
 
 async function run(): Promise<void> {
@@ -268,7 +268,8 @@ const dir = keep ?? await mkdtemp(path.join(tmpdir(), 'sb-bench-stats-'))
 try {
   const db = await startEmbeddedPostgres(dir, log)
   if (keep) console.log(`database: ${db.url}`)
-  await migrate(db.url, log)
+  // A kept database loaded before a newer migration was added keeps its schema (node-pg-migrate refuses out-of-order runs).
+  await migrate(db.url, log).catch((err: Error) => { if (!keep) throw err; console.log(`kept database: migrations not applied (${err.message})`) })
   const pool = createPool(db.url, log, 8)
   const cfg = await loadSwitchboardFile(EXAMPLE_CONFIG)
   const t0 = performance.now()
@@ -335,8 +336,9 @@ try {
     totalSec: round((performance.now() - t0) / 1000),
   }
   await mkdir(path.join(here, 'results'), { recursive: true })
-  await writeFile(path.join(here, 'results', 'stats.json'), `${JSON.stringify(result, null, 2)}\n`)
-  console.log('wrote bench/results/stats.json')
+  const out = process.env.STATS_BENCH_OUT ?? 'stats.json'
+  await writeFile(path.join(here, 'results', out), `${JSON.stringify(result, null, 2)}\n`)
+  console.log(`wrote bench/results/${out}`)
   console.log(`total ${result.totalSec} s`)
   await pool.end()
   if (!keep) await db.stop()
