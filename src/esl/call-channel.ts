@@ -504,13 +504,14 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
   }
 
   private onExecuteComplete(e: EslEvent): void {
-    const appUuid = e.header('Application-UUID') ?? ''
-    const app = e.header('Application') ?? ''
+    const a = e.headersStartingWith('Application')
+    const appUuid = a['Application-UUID'] ?? ''
+    const app = a['Application'] ?? ''
     // Ours by id; otherwise (a FreeSWITCH that ignored Event-UUID, or a replayed capture)
     // the oldest pending run of the same application — event-lock keeps them in order.
     let p = this.pending.find((x) => x.eventUuid === appUuid)
     p ??= this.pending.find((x) => x.app === app)
-    const result = executeResult(e, app, appUuid)
+    const result = executeResult(e, app, appUuid, a['Application-Data'] ?? '', a['Application-Response'] ?? '')
     if (this.listenerCount('executeComplete') > 0) this.emit('executeComplete', result)
     if (!p) return
     if (!this.isUp && p.app !== 'hangup') this.settle(p, new ChannelHungupError(this.uuid, p.app, this.hangupCause))
@@ -554,11 +555,11 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
 const resultEvents = new WeakMap<ExecuteResult, EslEvent>()
 
 /** The completion as callers see it; all headers are built only if someone reads `headers`. */
-function executeResult(e: EslEvent, application: string, applicationUuid: string): ExecuteResult {
+function executeResult(e: EslEvent, application: string, applicationUuid: string, data: string, response: string): ExecuteResult {
   const r: ExecuteResult = {
     application,
-    data: e.header('Application-Data') ?? '',
-    response: e.header('Application-Response') ?? '',
+    data,
+    response,
     applicationUuid,
     get headers() {
       return e.headers

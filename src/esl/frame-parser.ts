@@ -23,6 +23,8 @@ export interface FrameParserLimits {
 
 /** A Buffer needle: Buffer.indexOf with a string converts the needle on every call. */
 const BLANK_LINE = Buffer.from('\n\n')
+/** The body of every frame without Content-Length (zero bytes: nothing to share or mutate). */
+const NO_BODY = Buffer.alloc(0)
 
 export class FrameParser {
   private buf: Buffer = Buffer.alloc(0)
@@ -75,7 +77,7 @@ export class FrameParser {
         this.pendingHeaders = headers
         this.pendingLength = length
       } else {
-        frames.push({ headers, body: Buffer.alloc(0) })
+        frames.push({ headers, body: NO_BODY })
       }
     }
     return frames
