@@ -89,3 +89,15 @@ t.test('concurrent writers: no phone outlives its client', async (t) => {
   await a2.query('ROLLBACK'); a2.release()
   t.equal(await phonesOf('x2'), 0)
 })
+
+t.test("the import's per-transaction skip of the phone check does not outlive its transaction", async (t) => {
+  const c = await db.pool.connect()
+  try {
+    await c.query(`BEGIN; SET LOCAL switchboard.crm_batch_references = 'checked'`)
+    await c.query(`INSERT INTO clients (id, name) VALUES ('i1', 'I1')`)
+    await c.query(`INSERT INTO client_phones (phone, client_id) VALUES ('+74953000001', 'i1')`)
+    await c.query('COMMIT')
+    t.equal(await code(c.query(`INSERT INTO client_phones (phone, client_id) VALUES ('+74953000002', 'nobody')`)), '23503', 'checked again on the same connection')
+  } finally { c.release() }
+  t.equal(await phonesOf('i1'), 1)
+})
