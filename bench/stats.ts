@@ -1,17 +1,21 @@
 /**
  * Statistics bench (issue 11): a day's report over 3 years of calls.
  *
- * Generates, inside the embedded Postgres with generate_series, `days` × `perDay` calls
- * (default 1095 × 10,000 ≈ 11 M) with their legs, callbacks and agent presence history,
- * VACUUM ANALYZE, then runs one day's report for each groupBy (day, hour, queue, agent)
- * `rounds` times: p50/p95. Baseline in the same run: the same day's report measured before
- * the other days were loaded (one day of data) — the ratio says how much the 3 years cost.
+ * Generates inside the embedded Postgres (INSERT … SELECT from generate_series, values from
+ * hashes of the call number: the same rows on every run) `days` × `perDay` calls (default
+ * 1095 × 10,000 ≈ 11 M) with their legs, callbacks and agent presence history, oldest day
+ * first and each table in time order, within a loading budget; builds the indexes, VACUUM
+ * ANALYZE, then runs each groupBy's report (day, hour, queue, agent) of a mid day and of the
+ * latest day `rounds` times: p50/p95 of the whole runReport. Baselines in the same run: the
+ * mid day's report over a copy of that day alone (schema bl, same indexes), and count(*) of
+ * its calls through the same index.
  *
  *   node --import tsx bench/stats.ts                         (writes bench/results/stats.json)
- *   STATS_BENCH_DAYS=90 node --import tsx bench/stats.ts     (a smaller history)
+ *   STATS_BENCH_BUDGET_SEC=900 node --import tsx bench/stats.ts   (load all 3 years)
+ *   STATS_BENCH_DIR=/tmp/sb node --import tsx bench/stats.ts      (keep the database; rerun: measure only)
  *
- * Presence history is generated at realistic density (per agent-day: ready/not_ready
- * blocks; per answered call: on_call + wrap_up), i.e. ~2.2 rows per call.
+ * Presence history at realistic density: per agent-day ready/not_ready/offline blocks, per
+ * answered inbound call on_call + wrap_up (~1.4 rows per call).
  */
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir, loadavg } from 'node:os'
