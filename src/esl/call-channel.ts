@@ -246,13 +246,12 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
       this.off('bridge', onBridge)
     }
     // Single values (see EslEvent.header): the completion of a bridge carries ~150 headers.
-    const h = (name: string) => headerOf(r, name)
-    const disposition = h('variable_originate_disposition')
+    const disposition = headerOf(r, 'variable_originate_disposition')
     if (bridgedTo || disposition === 'SUCCESS') {
-      const bLegUuid = bridgedTo ?? h('Other-Leg-Unique-ID') ?? h('variable_bridge_uuid') ?? ''
-      return { answered: true, bLegUuid, hangupCause: h('variable_bridge_hangup_cause') }
+      const bLegUuid = bridgedTo ?? headerOf(r, 'Other-Leg-Unique-ID') ?? headerOf(r, 'variable_bridge_uuid') ?? ''
+      return { answered: true, bLegUuid, hangupCause: headerOf(r, 'variable_bridge_hangup_cause') }
     }
-    return { answered: false, cause: disposition ?? dialstatusToCause(h('variable_DIALSTATUS')) }
+    return { answered: false, cause: disposition ?? dialstatusToCause(headerOf(r, 'variable_DIALSTATUS')) }
   }
 
   /** record_session into `path` (stereo: caller left, other party right); stops at hangup. */

@@ -36,23 +36,25 @@ export function parseChannelData(h: Record<string, string>): ChannelData {
     if (name.startsWith('sip_')) sipVars[name] = v
     if (name.startsWith('sip_h_')) sipHeaders[name.slice('sip_h_'.length)] = v
   }
-  const pick = (...keys: string[]): string => {
-    for (const k of keys) if (h[k] !== undefined && h[k] !== '') return h[k]
-    return ''
-  }
   return {
-    uuid: pick('Unique-ID', 'Channel-Unique-ID', 'Caller-Unique-ID', 'variable_uuid'),
-    callerIdNumber: pick('Caller-Caller-ID-Number', 'Channel-Caller-ID-Number', 'variable_caller_id_number'),
-    callerIdName: pick('Caller-Caller-ID-Name', 'Channel-Caller-ID-Name', 'variable_caller_id_name'),
-    destination: pick('Caller-Destination-Number', 'Channel-Destination-Number', 'variable_destination_number'),
-    ani: pick('Caller-ANI', 'Channel-ANI'),
-    direction: pick('Call-Direction', 'Caller-Direction', 'variable_direction'),
-    channelName: pick('Channel-Name', 'Caller-Channel-Name', 'variable_channel_name'),
-    context: pick('Caller-Context', 'Channel-Context'),
-    source: pick('Caller-Source', 'Channel-Source'),
+    uuid: pick(h, 'Unique-ID', 'Channel-Unique-ID', 'Caller-Unique-ID', 'variable_uuid'),
+    callerIdNumber: pick(h, 'Caller-Caller-ID-Number', 'Channel-Caller-ID-Number', 'variable_caller_id_number'),
+    callerIdName: pick(h, 'Caller-Caller-ID-Name', 'Channel-Caller-ID-Name', 'variable_caller_id_name'),
+    destination: pick(h, 'Caller-Destination-Number', 'Channel-Destination-Number', 'variable_destination_number'),
+    ani: pick(h, 'Caller-ANI', 'Channel-ANI'),
+    direction: pick(h, 'Call-Direction', 'Caller-Direction', 'variable_direction'),
+    channelName: pick(h, 'Channel-Name', 'Caller-Channel-Name', 'variable_channel_name'),
+    context: pick(h, 'Caller-Context', 'Channel-Context'),
+    source: pick(h, 'Caller-Source', 'Channel-Source'),
     sipHeaders,
     sipVars,
     vars,
     headers: h,
   }
+}
+
+/** The first non-empty value of `keys` (a module function: tsx names inner closures on every call). */
+function pick(h: Record<string, string>, ...keys: string[]): string {
+  for (const k of keys) if (h[k] !== undefined && h[k] !== '') return h[k]
+  return ''
 }

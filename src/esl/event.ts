@@ -53,15 +53,9 @@ export class EslEvent {
       return out
     }
     const raw = this.raw
-    const take = (at: number) => {
-      const colon = raw.indexOf(':', at + prefix.length)
-      let nl = raw.indexOf('\n', at)
-      if (nl < 0) nl = raw.length
-      out[raw.slice(at, colon)] = valueAt(raw, colon, nl)
-    }
-    if (raw.startsWith(prefix)) take(0)
+    if (raw.startsWith(prefix)) takeLine(raw, 0, prefix.length, out)
     const needle = `\n${prefix}`
-    for (let i = raw.indexOf(needle); i >= 0; i = raw.indexOf(needle, i + 1)) take(i + 1)
+    for (let i = raw.indexOf(needle); i >= 0; i = raw.indexOf(needle, i + 1)) takeLine(raw, i + 1, prefix.length, out)
     return out
   }
 
@@ -205,6 +199,14 @@ function lastValue(text: string, name: string): string | undefined {
   let nl = text.indexOf('\n', at)
   if (nl < 0) nl = text.length
   return valueAt(text, at + name.length, nl)
+}
+
+/** The header line of a validated block starting at `at` into `out` (a module function: tsx names inner closures on every call). */
+function takeLine(raw: string, at: number, skip: number, out: Record<string, string>): void {
+  const colon = raw.indexOf(':', at + skip)
+  let nl = raw.indexOf('\n', at)
+  if (nl < 0) nl = raw.length
+  out[raw.slice(at, colon)] = valueAt(raw, colon, nl)
 }
 
 function valueAt(text: string, colon: number, nl: number): string {
