@@ -3,6 +3,7 @@ import type { CallChannel } from '../esl/call-channel.ts'
 import { Gauge, Counter, type Registry } from 'prom-client'
 import { CallSession } from './call-session.ts'
 import type { CallDeps } from './context.ts'
+import { writeLostChannelCdr } from './lost-channel.ts'
 
 /**
  * Connects the outbound ESL server to call handling: one CallSession per channel,
@@ -19,6 +20,10 @@ export class CallService {
     this.gauge = new Gauge({ name: 'switchboard_calls_active', help: 'Calls being handled by this node', registers: [registry] })
     this.total = new Counter({ name: 'switchboard_calls_total', help: 'Calls handled by this node', registers: [registry] })
     server.on('channel', (channel) => this.handle(channel))
+    server.on('channelLost', (data, reason) => {
+      const write = writeLostChannelCdr(deps, data, reason).finally(() => this.active.delete(write))
+      this.active.add(write) // shutdown waits for it like for a call
+    })
     server.on('error', (err) => deps.log.error({ err }, 'outbound ESL server error'))
   }
 

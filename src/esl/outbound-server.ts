@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import type { Logger } from '../log.ts'
 import { CallChannel } from './call-channel.ts'
-import { parseChannelData } from './channel-data.ts'
+import { parseChannelData, type ChannelData } from './channel-data.ts'
 import { EslConnection } from './connection.ts'
 import { DEFAULT_ESL_HOST, DEFAULT_ESL_LIMITS, DEFAULT_ESL_PORT, type EslLimits } from './defaults.ts'
 import { EslProtocolError } from './errors.ts'
@@ -22,6 +22,12 @@ export interface OutboundServerOptions {
 
 export interface OutboundServerEvents {
   channel: [CallChannel]
+  /**
+   * The socket failed after `connect` told us which call it is but before the channel was
+   * ready (peer hung up or dropped, a reply timed out, a malformed frame): no CallChannel is
+   * handed out, yet the call existed and still needs its CDR.
+   */
+  channelLost: [ChannelData, string]
   error: [Error]
 }
 
@@ -133,19 +139,22 @@ export class OutboundServer extends EventEmitter<OutboundServerEvents> {
     // One pino child per call (remote + call_uuid), made once the call is known; a socket
     // that fails before that gets a remote-only child when it first logs.
     const conn = new EslConnection(socket, () => this.opts.logger.child({ remote }), this.opts.limits, this.opts.logger)
-    this.handshake(conn, remote).catch((err: Error) => {
+    const known: { data?: ChannelData } = {}
+    this.handshake(conn, remote, known).catch((err: Error) => {
       // Logged once here; the socket is already closed or gets closed now.
       if (!conn.isClosed) this.opts.logger.warn({ err, remote }, 'outbound ESL handshake failed')
       conn.close(`handshake failed: ${err.message}`)
+      if (known.data) this.emit('channelLost', known.data, `handshake failed: ${err.message}`)
     })
   }
 
-  private async handshake(conn: EslConnection, remote: string): Promise<void> {
+  private async handshake(conn: EslConnection, remote: string, known: { data?: ChannelData }): Promise<void> {
     const reply = await conn.command('connect')
     if (!reply.headers['Unique-ID'] && !reply.headers['Channel-Unique-ID']) {
       throw new EslProtocolError('connect reply carries no channel data')
     }
     const data = parseChannelData(reply.headers)
+    known.data = data
     // The call's pino child (remote + call_uuid) is made when something first logs: at the
     // default level nothing does on a normal call, and a child costs as much as parsing a
     // few events.
