@@ -17,32 +17,20 @@
  * the client. A node that dies mid-call leaves its rows 'dialling'; once its ACD heartbeat
  * is stale any node takes them back (answered if the CDR says so, else due again).
  */
-import type { Pool, PoolClient } from '../db/pool.ts'
-import type { Logger } from '../log.ts'
+import type { PoolClient } from '../db/pool.ts'
 import type { SwitchboardFile, QueueConfig } from '../config/switchboard-file.ts'
 import type { DirectorySnapshot, Employee } from '../crm/directory.ts'
 import type { PresenceStore } from '../acd/presence.ts'
 import type { EventBus } from '../events/bus.ts'
-import type { Clock } from '../routing/types.ts'
 import type { OutboundCalls, OutboundCallOutcome } from '../calls/click-to-call.ts'
 import { classifyAttempt } from '../calls/attempt-outcome.ts'
 import { endpointOf } from '../calls/context.ts'
 import { mergeCalendars, officeOpenAt } from '../routing/office-hours.ts'
 import { SwitchboardError } from '../errors.ts'
 import { completeFinishedPlans } from './store.ts'
+import { PollingDialler, type DiallingWorkerDeps } from '../calls/polling-dialler.ts'
 
-export interface CallPlanDiallerDeps {
-  pool: Pool
-  log: Logger
-  config: () => SwitchboardFile
-  directory: () => DirectorySnapshot
-  presence: PresenceStore
-  outbound: OutboundCalls
-  /** Whether originating is possible now (inbound ESL configured and connected). */
-  canOriginate: () => boolean
-  clock: Clock
-  /** This node's instance id (the ACD's, presence.node): rows it dials carry it; its heartbeat proves it alive. */
-  node: string
+export interface CallPlanDiallerDeps extends DiallingWorkerDeps {
   /** An agent becoming ready on this node wakes the dialler at once. */
   events?: EventBus
 }
@@ -56,66 +44,27 @@ const MAX_STARTS_PER_TICK = 20
 const CANDIDATES = 50
 const MAX_PAGES = 20
 
-export class CallPlanDialler {
-  private timer: NodeJS.Timeout | undefined
-  private ticking: Promise<unknown> | null = null
-  private stopped = true
-  private closing = false
-  private wakeSoon = false
+export class CallPlanDialler extends PollingDialler {
   private offReady: (() => void) | null = null
-  private readonly inFlight = new Set<Promise<unknown>>()
   /** Finished attempts, for tests and operations (bounded). */
   readonly finished: PlanAttemptResult[] = []
 
-  constructor(private readonly deps: CallPlanDiallerDeps) {}
+  constructor(private readonly deps: CallPlanDiallerDeps) {
+    super({ log: deps.log, what: 'call plan', intervalMs: () => deps.config().callPlans.pollIntervalSec * 1000 })
+  }
 
-  start(): void {
-    this.stopped = false
-    this.closing = false
+  override start(): void {
     this.offReady = this.deps.events?.on('agent.state', (e) => { if (e.state === 'ready') this.wake() }) ?? null
-    this.schedule(0)
+    super.start()
   }
 
-  /** Stop polling; calls in progress run to their end (bounded by `graceMs`). */
-  async stop(graceMs = 5_000): Promise<void> {
-    this.stopped = true
-    this.closing = true
+  override async stop(graceMs = 5_000): Promise<void> {
     this.offReady?.()
-    clearTimeout(this.timer)
-    await this.ticking?.catch(() => undefined)
-    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, graceMs).unref())])
-  }
-
-  /** Plan calls running on this node now. */
-  get active(): number { return this.inFlight.size }
-
-  /** Wait for this node's calls in progress (tests). */
-  async settle(): Promise<void> { while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]) }
-
-  /** Run a poll soon (an agent became ready); coalesced with the one in progress. */
-  wake(): void {
-    if (this.stopped) return
-    if (this.ticking) { this.wakeSoon = true; return }
-    clearTimeout(this.timer)
-    this.schedule(0)
-  }
-
-  private schedule(ms: number): void {
-    if (this.stopped) return
-    this.timer = setTimeout(() => {
-      this.ticking = this.tick().catch((err) => this.deps.log.error({ err }, 'call plan poll failed'))
-        .finally(() => {
-          this.ticking = null
-          const again = this.wakeSoon
-          this.wakeSoon = false
-          this.schedule(again ? 50 : this.deps.config().callPlans.pollIntervalSec * 1000)
-        })
-    }, ms)
-    this.timer.unref()
+    await super.stop(graceMs)
   }
 
   /** One poll: take back rows of dead nodes, close what is over, then start a call per ready agent. Returns the row ids started. */
-  async tick(): Promise<string[]> {
+  override async tick(): Promise<string[]> {
     const cfg = this.deps.config()
     if (!cfg.callPlans.enabled || this.closing) return []
     await this.housekeeping(cfg)
@@ -125,9 +74,7 @@ export class CallPlanDialler {
       const claim = await this.claimOne(cfg)
       if (!claim) break
       started.push(claim.row.id)
-      const run = this.dial(claim.row, claim.plan, claim.employeeId)
-      this.inFlight.add(run)
-      void run.finally(() => this.inFlight.delete(run))
+      this.track(this.dial(claim.row, claim.plan, claim.employeeId))
     }
     return started
   }

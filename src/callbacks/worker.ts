@@ -14,30 +14,16 @@
  * does). A node that dies mid-attempt leaves the row in_progress; after staleAfterMin any
  * node reopens it.
  */
-import type { Pool, PoolClient } from '../db/pool.ts'
-import type { Logger } from '../log.ts'
-import type { SwitchboardFile } from '../config/switchboard-file.ts'
-import type { DirectorySnapshot } from '../crm/directory.ts'
+import type { PoolClient } from '../db/pool.ts'
 import type { PresenceStore } from '../acd/presence.ts'
-import type { Clock } from '../routing/types.ts'
-import type { OutboundCalls, OutboundCallOutcome } from '../calls/click-to-call.ts'
+import type { OutboundCallOutcome } from '../calls/click-to-call.ts'
 import { mergeCalendars, officeOpenAt } from '../routing/office-hours.ts'
 import { callbackTarget } from './target.ts'
 import { SwitchboardError } from '../errors.ts'
 import { SWITCHBOARD_CAUSES, classifyAttempt } from '../calls/attempt-outcome.ts'
+import { PollingDialler, type DiallingWorkerDeps } from '../calls/polling-dialler.ts'
 
-export interface CallbackWorkerDeps {
-  pool: Pool
-  log: Logger
-  config: () => SwitchboardFile
-  directory: () => DirectorySnapshot
-  presence: PresenceStore
-  outbound: OutboundCalls
-  /** Whether originating is possible now (inbound ESL configured and connected). */
-  canOriginate: () => boolean
-  clock: Clock
-  node: string
-}
+export type CallbackWorkerDeps = DiallingWorkerDeps
 
 interface CallbackRow { id: string; phone: string; client_id: string | null; queue_id: string | null; did: string | null; attempts: number }
 
@@ -50,48 +36,17 @@ const MAX_STARTS_PER_TICK = 20
 const CANDIDATES = 50
 const MAX_PAGES = 20
 
-export class CallbackWorker {
-  private timer: NodeJS.Timeout | undefined
-  private ticking: Promise<unknown> | null = null
-  private stopped = true
-  /** stop() was called: no new attempts, also from a tick() called directly. */
-  private closing = false
-  private readonly inFlight = new Set<Promise<unknown>>()
+export class CallbackWorker extends PollingDialler {
   private readonly unroutable = new Set<string>()
   /** Finished attempts, for tests and operations (bounded). */
   readonly finished: AttemptResult[] = []
 
-  constructor(private readonly deps: CallbackWorkerDeps) {}
-
-  start(): void {
-    this.stopped = false
-    this.closing = false
-    this.schedule(0)
-  }
-
-  /** Stop polling; attempts in progress run to their end (bounded by `graceMs`). */
-  async stop(graceMs = 5_000): Promise<void> {
-    this.stopped = true
-    this.closing = true
-    clearTimeout(this.timer)
-    await this.ticking?.catch(() => undefined)
-    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, graceMs).unref())])
-  }
-
-  /** Attempts running on this node now. */
-  get active(): number { return this.inFlight.size }
-
-  private schedule(ms: number): void {
-    if (this.stopped) return
-    this.timer = setTimeout(() => {
-      this.ticking = this.tick().catch((err) => this.deps.log.error({ err }, 'callback poll failed'))
-        .finally(() => { this.ticking = null; this.schedule(this.deps.config().callbacks.pollIntervalSec * 1000) })
-    }, ms)
-    this.timer.unref()
+  constructor(private readonly deps: CallbackWorkerDeps) {
+    super({ log: deps.log, what: 'callback', intervalMs: () => deps.config().callbacks.pollIntervalSec * 1000 })
   }
 
   /** One poll: reopen stale attempts, then start as many due tasks as there are ready agents. Returns the ids started. */
-  async tick(): Promise<string[]> {
+  override async tick(): Promise<string[]> {
     const cfg = this.deps.config().callbacks
     if (!cfg.enabled || !this.deps.canOriginate()) return []
     await this.deps.pool.query(
@@ -102,9 +57,7 @@ export class CallbackWorker {
       const claim = await this.claimOne()
       if (!claim) break
       started.push(claim.row.id)
-      const run = this.dial(claim.row, claim.employeeId)
-      this.inFlight.add(run)
-      void run.finally(() => this.inFlight.delete(run))
+      this.track(this.dial(claim.row, claim.employeeId))
     }
     return started
   }
