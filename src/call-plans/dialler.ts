@@ -17,7 +17,7 @@
  * the client. A node that dies mid-call leaves its rows 'dialling'; once its ACD heartbeat
  * is stale any node takes them back (answered if the CDR says so, else due again).
  */
-import type { PoolClient } from '../db/pool.ts'
+import { withTransaction, type PoolClient } from '../db/pool.ts'
 import type { SwitchboardFile, QueueConfig } from '../config/switchboard-file.ts'
 import type { DirectorySnapshot, Employee } from '../crm/directory.ts'
 import type { PresenceStore } from '../acd/presence.ts'
@@ -112,9 +112,7 @@ export class CallPlanDialler extends PollingDialler {
     const dir = directory()
     const now = clock.now()
     if (![...presence.snapshot().values()].includes('ready')) return null
-    const client: PoolClient = await pool.connect()
-    try {
-      await client.query('BEGIN')
+    const claim = await withTransaction(pool, async (client) => {
       const busyQueues = cfg.callPlans.yieldToInbound ? await waitingQueues(client, cfg.acd.nodeStaleSec) : new Set<string>()
       // Only rows someone ready could take: rows waiting for busy agents must not hide the others behind them.
       const ready = [...presence.snapshot()].filter(([, s]) => s === 'ready').map(([id]) => id)
@@ -165,22 +163,18 @@ export class CallPlanDialler extends PollingDialler {
             await client.query(
               `UPDATE call_plan_rows SET status = 'dialling', attempts = attempts + 1, dialled_agent_id = $2, claimed_by = $3, claimed_at = now(),
                  last_attempt_at = $4, call_id = NULL WHERE id = $1`, [row.id, employeeId, node, now])
-            await client.query('COMMIT')
-            presence.noteClaimed([employeeId], reason)
-            log.info({ plan_id: row.plan_id, row_id: row.id, employee_id: employeeId, attempt: row.attempts + 1, target: target.reason }, 'call plan row claimed')
-            return { row, plan, employeeId }
+            return { row, plan, employeeId, reason, target: target.reason }
           }
         }
         if (rows.length < CANDIDATES) break
       }
-      await client.query('COMMIT')
       return null
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined)
-      throw err
-    } finally {
-      client.release()
-    }
+    })
+    if (!claim) return null
+    // Only once committed: this node's memory of its agents follows Postgres.
+    presence.noteClaimed([claim.employeeId], claim.reason)
+    log.info({ plan_id: claim.row.plan_id, row_id: claim.row.id, employee_id: claim.employeeId, attempt: claim.row.attempts + 1, target: claim.target }, 'call plan row claimed')
+    return { row: claim.row, plan: claim.plan, employeeId: claim.employeeId }
   }
 
   /** Place the call and write down how it went. Never rejects. */

@@ -14,7 +14,7 @@
  * does). A node that dies mid-attempt leaves the row in_progress; after staleAfterMin any
  * node reopens it.
  */
-import type { PoolClient } from '../db/pool.ts'
+import { withTransaction } from '../db/pool.ts'
 import type { PresenceStore } from '../acd/presence.ts'
 import type { OutboundCallOutcome } from '../calls/click-to-call.ts'
 import { mergeCalendars, officeOpenAt } from '../routing/office-hours.ts'
@@ -74,9 +74,7 @@ export class CallbackWorker extends PollingDialler {
     const now = clock.now()
     // Nobody ready anywhere: no need to ask Postgres.
     if (![...presence.snapshot().values()].includes('ready')) return null
-    const client: PoolClient = await pool.connect()
-    try {
-      await client.query('BEGIN')
+    const claim = await withTransaction(pool, async (client) => {
       // Rows this transaction already looked at (and holds): the next page starts after them.
       const seen: string[] = []
       for (let page = 0; page < MAX_PAGES; page++) {
@@ -105,21 +103,15 @@ export class CallbackWorker extends PollingDialler {
             await client.query(
               `UPDATE callbacks SET state = 'in_progress', attempts = attempts + 1, agent_id = $2, claimed_by = $3, claimed_at = now(), last_attempt_at = now()
                WHERE id = $1`, [row.id, employeeId, node])
-            await client.query('COMMIT')
-            log.info({ callback_id: row.id, employee_id: employeeId, attempt: row.attempts + 1, target: target.reason }, 'callback claimed')
-            return { row, employeeId }
+            return { row, employeeId, target: target.reason }
           }
         }
         if (rows.length < CANDIDATES) break
       }
-      await client.query('COMMIT')
       return null
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined)
-      throw err
-    } finally {
-      client.release()
-    }
+    })
+    if (claim) log.info({ callback_id: claim.row.id, employee_id: claim.employeeId, attempt: claim.row.attempts + 1, target: claim.target }, 'callback claimed')
+    return claim && { row: claim.row, employeeId: claim.employeeId }
   }
 
   /** Place the call and write down how it went. Never rejects. */
