@@ -27,6 +27,35 @@ export interface PresenceRow {
 
 export interface PresenceChange { employeeId: string; state: PresenceState; reason: string | null; node: string }
 
+/** $1 employee, $2 state, $3 reason, $4 wrap-up seconds (or null). */
+const UPSERT_STATE = `INSERT INTO agent_presence (employee_id, state, reason, since, wrap_up_until)
+         VALUES ($1, $2::text, $3, now(), CASE WHEN $2::text = 'wrap_up' AND $4::int IS NOT NULL THEN now() + make_interval(secs => $4::int) END)
+       ON CONFLICT (employee_id) DO UPDATE SET state = EXCLUDED.state, reason = EXCLUDED.reason, since = now(),
+         wrap_up_until = EXCLUDED.wrap_up_until,
+         call_uuid = CASE WHEN EXCLUDED.state IN ('on_call', 'wrap_up') THEN agent_presence.call_uuid END,
+         claimed_by = CASE WHEN EXCLUDED.state = 'on_call' THEN agent_presence.claimed_by END,
+         last_call_ended_at = CASE WHEN agent_presence.state = 'on_call' THEN now() ELSE agent_presence.last_call_ended_at END`
+
+/**
+ * What follows a state written by the CTE `up` (same statement): the previous history row
+ * closed and a new one opened; leaving on_call ends the agent's ACD offer in the same
+ * statement (the offer log then proves no agent was ever offered a call while holding
+ * another); one NOTIFY ($5 channel, $6 payload), delivered at commit. Times are taken
+ * per row, after `up` has locked the agent's row. `told` must be read for the NOTIFY to run.
+ */
+const AFTER_STATE_WRITE = `closed AS (
+         UPDATE agent_presence_history SET ended_at = clock_timestamp() WHERE employee_id IN (SELECT employee_id FROM up) AND ended_at IS NULL),
+       opened AS (
+         INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT employee_id, $2::text, $3, clock_timestamp() FROM up),
+       offers AS (
+         UPDATE acd_offers SET ended_at = clock_timestamp() WHERE $2::text <> 'on_call' AND employee_id IN (SELECT employee_id FROM up) AND ended_at IS NULL),
+       told AS (SELECT pg_notify($5, $6) FROM up)`
+
+/** NOTIFY payloads are limited to 8000 bytes: one notification per agent, reasons cut. */
+function notifyPayload(c: { employeeId: string; state: PresenceState; reason: string | null }, node: string): string {
+  return JSON.stringify({ employeeId: c.employeeId, state: c.state, reason: c.reason?.slice(0, 200) ?? null, node } satisfies PresenceChange)
+}
+
 export class InvalidTransitionError extends SwitchboardError {
   constructor(message: string, details?: Record<string, unknown>) { super('invalid_transition', message, 409, details) }
 }
@@ -63,7 +92,8 @@ export class PresenceStore {
    * racing for the same agent: exactly one UPDATE matches, the other gets false.
    */
   async claim(employeeId: string, callUuid: string): Promise<boolean> {
-    const claimed = await this.withTx((c) => this.claimWithin(c, [employeeId], callUuid))
+    // claimWithin is one statement, atomic on its own: no BEGIN/COMMIT round trips around it.
+    const claimed = await this.claimWithin(this.pool, [employeeId], callUuid)
     if (claimed.length === 1) this.noteClaimed(claimed, callUuid)
     else await this.refresh(employeeId)
     return claimed.length === 1
@@ -74,21 +104,26 @@ export class PresenceStore {
    * `ownerNode`: the node whose caller it is (its death releases the agent).
    * Returns those actually taken; call noteClaimed() after the commit.
    */
-  async claimWithin(client: PoolClient, ids: readonly string[], callUuid: string, ownerNode?: string): Promise<string[]> {
+  async claimWithin(client: Pick<PoolClient, 'query'>, ids: readonly string[], callUuid: string, ownerNode?: string): Promise<string[]> {
     if (ids.length === 0) return []
     const reason = `call ${callUuid}`
+    // One statement (the state, the history closed and opened, one NOTIFY per agent), so
+    // it is atomic without a transaction of its own; history times are taken per row,
+    // after the claimed row is locked.
     const r = await client.query<{ employee_id: string }>(
-      `UPDATE agent_presence SET state = 'on_call', reason = $2, since = now(), call_uuid = $3, claimed_by = $4, wrap_up_until = NULL
-       WHERE employee_id = ANY($1::text[]) AND state = 'ready' RETURNING employee_id`,
+      `WITH claimed AS (
+         UPDATE agent_presence SET state = 'on_call', reason = $2, since = now(), call_uuid = $3, claimed_by = $4, wrap_up_until = NULL
+         WHERE employee_id = ANY($1::text[]) AND state = 'ready' RETURNING employee_id),
+       closed AS (
+         UPDATE agent_presence_history h SET ended_at = clock_timestamp() FROM claimed c WHERE h.employee_id = c.employee_id AND h.ended_at IS NULL),
+       opened AS (
+         INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT employee_id, 'on_call', $2, clock_timestamp() FROM claimed),
+       told AS (
+         SELECT pg_notify($5, json_build_object('employeeId', employee_id, 'state', 'on_call', 'reason', left($2, 200), 'node', $6::text)::text) FROM claimed)
+       SELECT employee_id FROM claimed, (SELECT count(*) FROM told) n`,
       // Callers of claim() also hold agents for things that are not calls yet ("callback 12").
-      [ids, reason, UUID_RE.test(callUuid) ? callUuid : null, ownerNode ?? this.node])
-    const got = r.rows.map((x) => x.employee_id)
-    if (got.length > 0) {
-      await client.query('UPDATE agent_presence_history SET ended_at = clock_timestamp() WHERE employee_id = ANY($1::text[]) AND ended_at IS NULL', [got])
-      await client.query(`INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT unnest($1::text[]), 'on_call', $2, clock_timestamp()`, [got, reason])
-      await this.notify(client, got.map((employeeId) => ({ employeeId, state: 'on_call' as const, reason })))
-    }
-    return got
+      [ids, reason, UUID_RE.test(callUuid) ? callUuid : null, ownerNode ?? this.node, PRESENCE_CHANNEL, this.node])
+    return r.rows.map((x) => x.employee_id)
   }
 
   /**
@@ -135,13 +170,18 @@ export class PresenceStore {
    */
   async set(employeeId: string, state: PresenceState, reason: string | null = null, opts: { wrapUpSec?: number } = {}): Promise<{ changed: boolean }> {
     if (!PRESENCE_STATES.includes(state)) throw new ValidationError(`unknown agent state ${JSON.stringify(state)}`, { allowed: PRESENCE_STATES })
-    const changed = await this.withTx(async (client) => {
-      const cur = await client.query<{ state: string; reason: string | null }>('SELECT state, reason FROM agent_presence WHERE employee_id = $1 FOR UPDATE', [employeeId])
-      // Setting the state an agent already has (e.g. "ready" twice) is a no-op, not a new history row.
-      if (cur.rows[0] && cur.rows[0].state === state && cur.rows[0].reason === reason && opts.wrapUpSec === undefined) return false
-      await this.write(client, employeeId, state, reason, opts.wrapUpSec)
-      return true
-    })
+    // One statement, atomic on its own (calls set states twice per call: no BEGIN/COMMIT
+    // round trips). The upsert locks the row and leaves it alone when the agent already has
+    // this state and reason (e.g. "ready" twice: a no-op, not a new history row); only a
+    // row it wrote gets its history, its offer ended and its NOTIFY.
+    const r = await this.pool.query<{ changed: number }>(
+      `WITH up AS (${UPSERT_STATE}
+         WHERE NOT (agent_presence.state = EXCLUDED.state AND agent_presence.reason IS NOT DISTINCT FROM EXCLUDED.reason AND $4::int IS NULL)
+         RETURNING employee_id),
+       ${AFTER_STATE_WRITE}
+       SELECT (SELECT count(*) FROM up)::int AS changed, (SELECT count(*) FROM told) AS told`,
+      [employeeId, state, reason, opts.wrapUpSec ?? null, PRESENCE_CHANNEL, notifyPayload({ employeeId, state, reason }, this.node)])
+    const changed = r.rows[0].changed > 0
     this.view.set(employeeId, state)
     if (changed) this.changed(employeeId, state, reason)
     return { changed }
@@ -181,19 +221,20 @@ export class PresenceStore {
 
   /** End every wrap-up that is due (or only this agent's): wrap_up → ready. Returns who became ready. */
   async endDueWrapUps(employeeId?: string): Promise<string[]> {
-    const ids = await this.withTx(async (client) => {
-      const r = await client.query<{ employee_id: string }>(
-        `UPDATE agent_presence SET state = 'ready', reason = NULL, since = now(), wrap_up_until = NULL, call_uuid = NULL, claimed_by = NULL
-         WHERE state = 'wrap_up' AND wrap_up_until <= now() AND ($1::text IS NULL OR employee_id = $1) RETURNING employee_id`,
-        [employeeId ?? null])
-      const got = r.rows.map((x) => x.employee_id)
-      if (got.length > 0) {
-        await client.query('UPDATE agent_presence_history SET ended_at = clock_timestamp() WHERE employee_id = ANY($1::text[]) AND ended_at IS NULL', [got])
-        await client.query(`INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT unnest($1::text[]), 'ready', NULL, clock_timestamp()`, [got])
-        await this.notify(client, got.map((id) => ({ employeeId: id, state: 'ready' as const, reason: null })))
-      }
-      return got
-    })
+    // One statement, atomic on its own (see claimWithin).
+    const r = await this.pool.query<{ employee_id: string }>(
+      `WITH due AS (
+         UPDATE agent_presence SET state = 'ready', reason = NULL, since = now(), wrap_up_until = NULL, call_uuid = NULL, claimed_by = NULL
+         WHERE state = 'wrap_up' AND wrap_up_until <= now() AND ($1::text IS NULL OR employee_id = $1) RETURNING employee_id),
+       closed AS (
+         UPDATE agent_presence_history h SET ended_at = clock_timestamp() FROM due d WHERE h.employee_id = d.employee_id AND h.ended_at IS NULL),
+       opened AS (
+         INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT employee_id, 'ready', NULL, clock_timestamp() FROM due),
+       told AS (
+         SELECT pg_notify($2, json_build_object('employeeId', employee_id, 'state', 'ready', 'reason', NULL, 'node', $3::text)::text) FROM due)
+       SELECT employee_id FROM due, (SELECT count(*) FROM told) n`,
+      [employeeId ?? null, PRESENCE_CHANNEL, this.node])
+    const ids = r.rows.map((x) => x.employee_id)
     for (const id of ids) {
       this.view.set(id, 'ready')
       this.changed(id, 'ready', null)
@@ -217,30 +258,13 @@ export class PresenceStore {
     return r.rows[0] ? toRow(r.rows[0]) : null
   }
 
+  /** setByHand's write, inside its transaction: the same statement as set()'s, without the no-op check (done before). */
   private async write(client: PoolClient, employeeId: string, state: PresenceState, reason: string | null, wrapUpSec?: number): Promise<void> {
     await client.query(
-      `INSERT INTO agent_presence (employee_id, state, reason, since, wrap_up_until) VALUES ($1, $2, $3, now(), CASE WHEN $2 = 'wrap_up' AND $4::int IS NOT NULL THEN now() + make_interval(secs => $4::int) END)
-       ON CONFLICT (employee_id) DO UPDATE SET state = EXCLUDED.state, reason = EXCLUDED.reason, since = now(),
-         wrap_up_until = EXCLUDED.wrap_up_until,
-         call_uuid = CASE WHEN EXCLUDED.state IN ('on_call', 'wrap_up') THEN agent_presence.call_uuid END,
-         claimed_by = CASE WHEN EXCLUDED.state = 'on_call' THEN agent_presence.claimed_by END,
-         last_call_ended_at = CASE WHEN agent_presence.state = 'on_call' THEN now() ELSE agent_presence.last_call_ended_at END`,
-      [employeeId, state, reason, wrapUpSec ?? null])
-    await client.query('UPDATE agent_presence_history SET ended_at = clock_timestamp() WHERE employee_id = $1 AND ended_at IS NULL', [employeeId])
-    await client.query('INSERT INTO agent_presence_history (employee_id, state, reason, started_at) VALUES ($1, $2, $3, clock_timestamp())', [employeeId, state, reason])
-    // Leaving on_call ends the agent's ACD offer here, in the same transaction: the offer
-    // log then proves that no agent was ever offered a call while holding another.
-    if (state !== 'on_call') await client.query('UPDATE acd_offers SET ended_at = clock_timestamp() WHERE employee_id = $1 AND ended_at IS NULL', [employeeId])
-    await this.notify(client, [{ employeeId, state, reason }])
-  }
-
-  /** Delivered to every node at commit (nothing if the transaction rolls back). */
-  private async notify(client: PoolClient, changes: Array<{ employeeId: string; state: PresenceState; reason: string | null }>): Promise<void> {
-    // NOTIFY payloads are limited to 8000 bytes: one notification per agent, reasons cut.
-    for (const c of changes) {
-      const payload = JSON.stringify({ employeeId: c.employeeId, state: c.state, reason: c.reason?.slice(0, 200) ?? null, node: this.node } satisfies PresenceChange)
-      await client.query('SELECT pg_notify($1, $2)', [PRESENCE_CHANNEL, payload])
-    }
+      `WITH up AS (${UPSERT_STATE} RETURNING employee_id),
+       ${AFTER_STATE_WRITE}
+       SELECT (SELECT count(*) FROM told) AS told`,
+      [employeeId, state, reason, wrapUpSec ?? null, PRESENCE_CHANNEL, notifyPayload({ employeeId, state, reason }, this.node)])
   }
 
   private changed(employeeId: string, state: PresenceState, reason: string | null): void {
