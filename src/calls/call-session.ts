@@ -1,6 +1,7 @@
 import type { CallChannel } from '../esl/call-channel.ts'
 import { normalizePhone } from '../crm/phone.ts'
 import { decideWithWebhook } from '../routing/decision-webhook.ts'
+import { didSourceTag } from '../routing/decide.ts'
 import type { CallFacts, RouteDecision } from '../routing/types.ts'
 import type { CallContext, CallDeps, CallState, EmployeeCallDecision } from './context.ts'
 import { callEventBase } from './context.ts'
@@ -15,6 +16,9 @@ import { employeeCallDirection, planEmployeeCall, runEmployeeCall } from './step
 import { requestConsult, decideConsult } from './steps/consult.ts'
 import { requestConference } from './steps/conference.ts'
 import { HoldClock } from './hold-time.ts'
+
+/** How long routing waits for the caller's history (repeat caller, blacklist) before deciding without it. */
+const CALLER_HISTORY_WAIT_MS = 200
 
 /** How long we wait after hangup for CHANNEL_HANGUP_COMPLETE (billsec, record_*) before closing anyway. */
 const HANGUP_COMPLETE_WAIT_MS = 5_000
@@ -37,7 +41,7 @@ export class CallSession {
     const state: CallState = {
       uuid: channel.uuid, caller, did: data.destination, direction: 'inbound',
       clientId: null, segment: null, decision: null, answeredAt: null, connectedAt: null,
-      agentId: null, queueId: null, ivrPath: [], outcome: null, csat: null, recordingIds: [], connectedFsUs: null, activeConversationRecording: null, pausedAtMs: null, currentLegUuid: null, pendingTransfer: null, consult: null, conference: null, transferReasons: [],
+      agentId: null, queueId: null, ivrPath: [], outcome: null, csat: null, recordingIds: [], sidecars: new Map(), recordingStarts: new Set(), connectedFsUs: null, activeConversationRecording: null, pausedAtMs: null, currentLegUuid: null, pendingTransfer: null, consult: null, conference: null, transferReasons: [],
     }
     this.ctx = { channel, deps, state, log: deps.log.child({ call_uuid: channel.uuid }) }
     this.hold = new HoldClock(channel)
@@ -48,14 +52,9 @@ export class CallSession {
     const startedAt = new Date()
     channel.once('answer', () => { state.answeredAt ??= new Date() })
     try {
-      const decision = await this.decide()
+      // Writes the CDR's call row and caller leg (before the call is handled, as crash recovery needs).
+      const decision = await this.decide(startedAt)
       state.decision = decision
-      await this.ctx.deps.cdr.start({
-        uuid: state.uuid, direction: state.direction, caller: state.caller ?? (channel.channelData.callerIdNumber || null),
-        // For outbound and FMC calls the dialled number is the callee, not a DID of ours.
-        callee: state.did, did: state.direction === 'inbound' ? state.did : null, sourceTag: decision.sourceTag, clientId: state.clientId, startedAt, node: this.ctx.deps.node,
-      })
-      await this.ctx.deps.cdr.leg({ uuid: state.uuid, callUuid: state.uuid, party: 'caller', endpoint: channel.channelData.channelName || null, employeeId: null, startedAt, answeredAt: null, endedAt: null, hangupCause: null })
       log.info({ decision: decision.kind, reasons: decision.reasons, caller: state.caller, did: state.did }, 'call routed')
       this.ctx.deps.events?.emit('call.started', { ...callEventBase(state), decision: decision.kind, reasons: decision.reasons, sourceTag: decision.sourceTag })
       await this.execute(decision)
@@ -96,10 +95,14 @@ export class CallSession {
     }
   }
 
-  private async decide(): Promise<RouteDecision | EmployeeCallDecision> {
+  private async decide(startedAt: Date): Promise<RouteDecision | EmployeeCallDecision> {
     // Calls employees place (desk-phone outbound, internal, FMC) are not routed: see steps/outbound.ts.
     const direction = employeeCallDirection(this.ctx.channel.channelData.vars)
-    if (direction) return planEmployeeCall(this.ctx, direction)
+    if (direction) {
+      const plan = await planEmployeeCall(this.ctx, direction)
+      await this.startCdr(startedAt, plan.sourceTag, null).written
+      return plan
+    }
     const { deps, state } = this.ctx
     const cfg = deps.config()
     const directory = deps.directory()
@@ -112,30 +115,42 @@ export class CallSession {
       state.segment = identity.client.segment
     }
     if (identity.kind === 'employee' && directory.employeesByExtension.has(state.did)) state.direction = 'internal'
-    const facts: CallFacts = { caller: state.caller, did: state.did, identity, ...(await this.callerHistory()) }
+    // Everything the CDR's call row holds is known now (the source tag is the DID's): one
+    // statement writes it with the caller's leg and reads the caller's history for routing.
+    const start = this.startCdr(startedAt, didSourceTag(cfg, state.did), state.caller)
+    const facts: CallFacts = { caller: state.caller, did: state.did, identity, ...(await start.history) }
     // The back office may decide (seed 001); without a webhook, or when it is slow, wrong or down, the built-in rules do.
     const { decision, decidedBy, fallback, elapsedMs } = await decideWithWebhook(facts, directory, (id) => deps.presence.get(id), deps.clock, cfg, { logger: this.ctx.log })
     if (cfg.routing.decisionWebhook) this.ctx.log.info({ decided_by: decidedBy, fallback, elapsed_ms: elapsedMs }, 'route decided')
+    await start.written
     return decision
   }
 
-  /** Repeat-caller and blacklist facts; bounded so a slow database never delays the call. */
-  private async callerHistory(): Promise<Pick<CallFacts, 'callsTodayByCaller' | 'lastAgentToday'>> {
-    const { deps, state } = this.ctx
-    if (!state.caller) return {}
-    try {
-      const r = await Promise.race([
-        deps.pool.query<{ n: number; last_agent: string | null }>(
-          `SELECT count(*)::int AS n, (array_agg(agent_id ORDER BY started_at DESC) FILTER (WHERE agent_id IS NOT NULL))[1] AS last_agent
-           FROM calls WHERE caller = $1 AND started_at >= date_trunc('day', now())`, [state.caller]),
-        new Promise<null>((resolve) => setTimeout(() => resolve(null), 200).unref()),
-      ])
-      if (!r) return {}
-      return { callsTodayByCaller: r.rows[0].n, lastAgentToday: r.rows[0].last_agent }
-    } catch (err) {
-      this.ctx.log.warn({ err: (err as Error).message }, 'caller history unavailable; routing without it')
-      return {}
-    }
+  /**
+   * The CDR's start: the calls row and the caller's leg (CdrWriter queues them while
+   * Postgres is down). With `historyOf`, the repeat-caller and blacklist facts read by the
+   * same statement, bounded so a slow database never delays the routing decision; the
+   * call is handled only once the write is done (or queued), as before.
+   */
+  private startCdr(startedAt: Date, sourceTag: string | null, historyOf: string | null): { written: Promise<unknown>; history: Promise<Pick<CallFacts, 'callsTodayByCaller' | 'lastAgentToday'>> } {
+    const { channel, deps, state } = this.ctx
+    const written = deps.cdr.startWithLeg({
+      uuid: state.uuid, direction: state.direction, caller: state.caller ?? (channel.channelData.callerIdNumber || null),
+      // For outbound and FMC calls the dialled number is the callee, not a DID of ours.
+      callee: state.did, did: state.direction === 'inbound' ? state.did : null, sourceTag, clientId: state.clientId, startedAt, node: deps.node,
+    }, { uuid: state.uuid, callUuid: state.uuid, party: 'caller', endpoint: channel.channelData.channelName || null, employeeId: null, startedAt, answeredAt: null, endedAt: null, hangupCause: null },
+    historyOf ?? undefined)
+    if (historyOf === null) return { written, history: Promise.resolve({}) }
+    let timer: NodeJS.Timeout | undefined
+    const history = Promise.race([
+      written,
+      new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), CALLER_HISTORY_WAIT_MS) }),
+    ]).then((h) => {
+      clearTimeout(timer)
+      if (!h) return {}
+      return { callsTodayByCaller: h.callsToday, lastAgentToday: h.lastAgent }
+    })
+    return { written, history }
   }
 
   private async execute(decision: RouteDecision | EmployeeCallDecision): Promise<void> {
@@ -234,13 +249,13 @@ export class CallSession {
     const counted = isCounted(state, talkSec, deps.config().stats)
     if (!state.outcome) state.outcome = state.connectedAt ? 'answered' : state.answeredAt ? 'abandoned' : 'missed'
     await finishRecordings(this.ctx)
-    await deps.cdr.leg({ uuid: state.uuid, callUuid: state.uuid, party: 'caller', endpoint: channel.channelData.channelName || null, employeeId: null, startedAt, answeredAt: state.answeredAt, endedAt, hangupCause: channel.hangupCause ?? info?.cause ?? null, holdSec })
-      .catch((err) => log.error({ err }, 'leg write failed'))
+    // The caller's leg ends with the call: one statement writes both.
+    const callerLeg = { uuid: state.uuid, callUuid: state.uuid, party: 'caller', endpoint: channel.channelData.channelName || null, employeeId: null, startedAt, answeredAt: state.answeredAt, endedAt, hangupCause: channel.hangupCause ?? info?.cause ?? null, holdSec }
     await deps.cdr.end({
       uuid: state.uuid, answeredAt: state.answeredAt, endedAt, billsec, hangupCause: channel.hangupCause ?? info?.cause ?? null,
       outcome: state.outcome, counted, agentId: state.agentId, queueId: state.queueId, ivrPath: state.ivrPath,
       routeReasons: [...(state.decision?.reasons ?? []), ...state.transferReasons], csat: state.csat, talkSec, holdSec,
-    }).catch((err) => log.error({ err }, 'CDR write failed'))
+    }, [callerLeg]).catch((err) => log.error({ err }, 'CDR write failed'))
     log.info({ outcome: state.outcome, billsec, counted, agent_id: state.agentId, recordings: state.recordingIds.length }, 'call ended')
     deps.events?.emit('call.ended', {
       ...callEventBase(state), outcome: state.outcome, counted, agentId: state.agentId, queueId: state.queueId, billsec, talkSec,

@@ -70,6 +70,14 @@ function who(e: Employee | undefined, id: string): string {
   return e ? `${e.name} (${id})` : id
 }
 
+/**
+ * The source tag of the DID a call came in on (call tracking), as decideRoute sets it in
+ * every decision: the call's CDR row is written with it before the route is decided.
+ */
+export function didSourceTag(config: SwitchboardFile, did: string): string | null {
+  return compile(config).dids.get(did.replace(/^\+/, ''))?.did.source ?? null
+}
+
 export function queuePriority(config: SwitchboardFile, queueId: string, segment: Segment | 'unidentified'): number {
   const q = compile(config).queues.get(queueId)
   const rule = q?.priorityRules.find(r => r.segment === segment)
