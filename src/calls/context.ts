@@ -5,7 +5,7 @@ import type { DirectorySnapshot, Employee } from '../crm/directory.ts'
 import type { PresenceStore } from '../acd/presence.ts'
 import type { Clock, RouteDecision } from '../routing/types.ts'
 import type { CdrWriter } from './cdr.ts'
-import type { Spool } from '../recordings/spool.ts'
+import type { Spool, SpoolSidecar } from '../recordings/spool.ts'
 import type { Pool } from '../db/pool.ts'
 import type { EventBus, CallEventBase } from '../events/bus.ts'
 import { mobileEndpoint, type FmcEndpointConfig } from '../fmc/endpoint.ts'
@@ -57,6 +57,10 @@ export interface CallState {
   outcome: string | null
   csat: number | null
   recordingIds: string[]
+  /** each recording's sidecar as this call last wrote it to the spool: updated without reading it back */
+  sidecars: Map<string, SpoolSidecar>
+  /** recordings being started right now (started without waiting, on a bridge): the call's end waits for them */
+  recordingStarts: Set<Promise<unknown>>
   /** path of the per-conversation file being recorded now, if any */
   activeConversationRecording: string | null
   /** recordings masked (paused for card data) since this time */

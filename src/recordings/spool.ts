@@ -58,9 +58,14 @@ export class Spool {
   sidecarPath(id: string): string { return path.join(this.dir, `${this.checked(id)}.json`) }
   workPath(id: string, ext: string): string { return path.join(this.workDir, `${this.checked(id)}.${ext}`) }
 
-  /** Write the sidecar of a recording about to start; returns the WAV path to give FreeSWITCH. */
+  /**
+   * Write the sidecar of a recording about to start; returns the WAV path to give
+   * FreeSWITCH. Written straight under its name, created exclusively (no temporary file
+   * and rename): no WAV can exist before this returns (FreeSWITCH gets the path only
+   * then), so a write torn by a crash sits beside no recording and nothing reads it.
+   */
   async open(sidecar: SpoolSidecar): Promise<string> {
-    await this.writeSidecar(sidecar)
+    await writeFile(this.sidecarPath(sidecar.recordingId), JSON.stringify(sidecar), { flag: 'wx' })
     return this.wavPath(sidecar.recordingId)
   }
 
@@ -75,13 +80,20 @@ export class Spool {
   }
 
   /**
-   * Change a sidecar (no-op when it is gone). `patch` may be a function of the current
-   * sidecar, so that a caller deriving the change from it reads the file once, not twice.
+   * Change a sidecar (no-op when it is gone); returns what was written, or null. `patch`
+   * may be a function of the current sidecar, so that a caller deriving the change from it
+   * reads the file once, not twice. `known`: the sidecar as this process last wrote it (the
+   * call keeps it), so it is not read back: the file is only checked to still be there
+   * (the pipeline may have taken the quiet WAV of a long call already).
    */
-  async update(id: string, patch: Partial<SpoolSidecar> | ((current: SpoolSidecar) => Partial<SpoolSidecar>)): Promise<void> {
-    const current = await this.read(id)
-    if (!current) return
-    await this.writeSidecar({ ...current, ...(typeof patch === 'function' ? patch(current) : patch) })
+  async update(id: string, patch: Partial<SpoolSidecar> | ((current: SpoolSidecar) => Partial<SpoolSidecar>), known?: SpoolSidecar): Promise<SpoolSidecar | null> {
+    const current = known ? await stat(this.sidecarPath(id)).then(() => known, (err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return null; throw err }) : await this.read(id)
+    if (!current) return null
+    const change = typeof patch === 'function' ? patch(current) : patch
+    if (Object.keys(change).length === 0) return current // nothing to write
+    const next = { ...current, ...change }
+    await this.writeSidecar(next)
+    return next
   }
 
   /**
@@ -136,7 +148,7 @@ export class Spool {
   }
 
   private async writeSidecar(sidecar: SpoolSidecar): Promise<void> {
-    // write-then-rename: a crash never leaves a torn sidecar under the real name
+    // write-then-rename: a crash never leaves a torn sidecar under the real name (its WAV may exist by now)
     const tmp = path.join(this.dir, `.${sidecar.recordingId}.${randomUUID()}.tmp`)
     await writeFile(tmp, JSON.stringify(sidecar))
     await rename(tmp, this.sidecarPath(sidecar.recordingId))

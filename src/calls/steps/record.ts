@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { CallContext } from '../context.ts'
+import type { SpoolSidecar } from '../../recordings/spool.ts'
 
 /**
  * Start recording the caller's leg from answer (IVR included): stereo, caller on the
@@ -20,7 +21,18 @@ export async function startCallRecording(ctx: CallContext): Promise<void> {
  * answered right), started the moment they answer. Started with `api uuid_record`,
  * which FreeSWITCH runs at once even though the bridge is still running on the channel.
  */
-export async function startConversationRecording(ctx: CallContext, otherLegUuid: string, employeeId: string): Promise<string | null> {
+export function startConversationRecording(ctx: CallContext, otherLegUuid: string, employeeId: string): Promise<string | null> {
+  // Started without waiting (on CHANNEL_BRIDGE); finishRecordings waits for it, so a
+  // conversation shorter than its start is still marked stopped and handed over.
+  const started = beginConversationRecording(ctx, otherLegUuid, employeeId)
+  const starts = ctx.state.recordingStarts
+  starts.add(started)
+  const done = () => { starts.delete(started) }
+  started.then(done, done)
+  return started
+}
+
+async function beginConversationRecording(ctx: CallContext, otherLegUuid: string, employeeId: string): Promise<string | null> {
   const { channel, state } = ctx
   if (!mayRecord(ctx)) return null
   const { recordingId, wavPath } = await openSpoolEntry(ctx, otherLegUuid || state.uuid, employeeId)
@@ -77,11 +89,26 @@ export async function startConferenceRecording(ctx: CallContext, room: string, l
 /** The caller was on hold (music) from `fromMs` to `toMs`: marked in the caller-leg file, for QA. */
 export async function markHoldSpan(ctx: CallContext, fromMs: number, toMs: number): Promise<void> {
   for (const id of ctx.state.recordingIds) {
-    const sidecar = await ctx.deps.spool.read(id).catch(() => null)
-    if (!sidecar || sidecar.legUuid !== ctx.state.uuid) continue
-    const t0 = Date.parse(sidecar.startedAt)
-    await ctx.deps.spool.update(id, { holdSpans: [...(sidecar.holdSpans ?? []), { startMs: Math.max(0, fromMs - t0), endMs: Math.max(0, toMs - t0) }] })
-      .catch((err) => ctx.log.warn({ err, recording_id: id }, 'could not mark the hold span'))
+    const known = ctx.state.sidecars.get(id)
+    if (known && known.legUuid !== ctx.state.uuid) continue
+    await updateSidecar(ctx, id, (sidecar) => {
+      if (sidecar.legUuid !== ctx.state.uuid) return {}
+      const t0 = Date.parse(sidecar.startedAt)
+      return { holdSpans: [...(sidecar.holdSpans ?? []), { startMs: Math.max(0, fromMs - t0), endMs: Math.max(0, toMs - t0) }] }
+    }).catch((err) => ctx.log.warn({ err, recording_id: id }, 'could not mark the hold span'))
+  }
+}
+
+/** Change one of this call's sidecars from the copy the call keeps (no read back), and keep the copy current. */
+async function updateSidecar(ctx: CallContext, id: string, patch: (current: SpoolSidecar) => Partial<SpoolSidecar>): Promise<void> {
+  const { sidecars } = ctx.state
+  try {
+    const written = await ctx.deps.spool.update(id, patch, sidecars.get(id))
+    if (written) sidecars.set(id, written)
+    else sidecars.delete(id)
+  } catch (err) {
+    sidecars.delete(id) // what is on disk is not known now: read it next time
+    throw err
   }
 }
 
@@ -107,7 +134,7 @@ export async function resumeRecordings(ctx: CallContext): Promise<boolean> {
 
 async function markPausedSpan(ctx: CallContext, fromMs: number, toMs: number): Promise<void> {
   for (const id of ctx.state.recordingIds) {
-    await ctx.deps.spool.update(id, (sidecar) => {
+    await updateSidecar(ctx, id, (sidecar) => {
       const t0 = Date.parse(sidecar.startedAt)
       return { pausedSpans: [...sidecar.pausedSpans, { startMs: Math.max(0, fromMs - t0), endMs: toMs - t0 }] }
     })
@@ -129,11 +156,13 @@ function mayRecord(ctx: CallContext): boolean {
 async function openSpoolEntry(ctx: CallContext, legUuid: string, agentId: string | null, stereo?: boolean): Promise<{ recordingId: string; wavPath: string }> {
   const { deps, state } = ctx
   const recordingId = randomUUID()
-  const wavPath = await deps.spool.open({
+  const sidecar: SpoolSidecar = {
     recordingId, callUuid: state.uuid, legUuid, direction: state.direction,
     caller: state.caller, callee: state.did, did: state.did, clientId: state.clientId, agentId,
     queueId: state.queueId, segment: state.segment, stereo: stereo ?? deps.config().recording.stereo, startedAt: new Date().toISOString(), stoppedAt: null, pausedSpans: [],
-  })
+  }
+  const wavPath = await deps.spool.open(sidecar)
+  state.sidecars.set(recordingId, sidecar)
   return { recordingId, wavPath }
 }
 
@@ -144,12 +173,13 @@ async function openSpoolEntry(ctx: CallContext, legUuid: string, agentId: string
  */
 export async function finishRecordings(ctx: CallContext): Promise<void> {
   const { deps, state } = ctx
+  if (state.recordingStarts.size > 0) await Promise.allSettled([...state.recordingStarts])
   if (state.pausedAtMs !== null) await markPausedSpan(ctx, state.pausedAtMs, Date.now()).catch(() => undefined)
   for (const id of state.recordingIds) {
     try {
       // The call recording is attributed to whoever finally handled the call; a conversation file keeps its own agent.
       // Stopped → eligible for the scanner at once too (its quiet period is only for orphans).
-      await deps.spool.update(id, (sidecar) => ({ stoppedAt: new Date().toISOString(), agentId: sidecar.agentId ?? state.agentId, clientId: state.clientId, queueId: state.queueId }))
+      await updateSidecar(ctx, id, (sidecar) => ({ stoppedAt: new Date().toISOString(), agentId: sidecar.agentId ?? state.agentId, clientId: state.clientId, queueId: state.queueId }))
       await deps.recordings.enqueue(id)
     } catch (err) {
       ctx.log.error({ err, recording_id: id }, 'could not hand the recording to the pipeline; the spool scanner will')

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { CallContext } from '../context.ts'
+import type { SpoolSidecar } from '../../recordings/spool.ts'
 import { createCallbackTask } from './after-hours.ts'
 
 /**
@@ -16,10 +17,12 @@ export async function leaveVoicemail(ctx: CallContext, queueId: string): Promise
   await channel.playback(vm.prompt)
   await channel.playback(vm.beep)
   const recordingId = randomUUID()
-  const wavPath = await deps.spool.open({
+  const sidecar: SpoolSidecar = {
     recordingId, callUuid: state.uuid, legUuid: state.uuid, direction: state.direction, caller: state.caller, callee: state.did, did: state.did,
     clientId: state.clientId, agentId: null, queueId, segment: state.segment, stereo: false, startedAt: new Date().toISOString(), stoppedAt: null, pausedSpans: [],
-  })
+  }
+  const wavPath = await deps.spool.open(sidecar)
+  state.sidecars.set(recordingId, sidecar)
   try {
     await channel.recordLeg(wavPath, { stereo: false, limitSec: vm.maxSec, minSec: 0 })
   } catch (err) {
