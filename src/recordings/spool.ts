@@ -1,6 +1,6 @@
+import { constants } from 'node:fs'
 import { mkdir, readFile, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { randomUUID } from 'node:crypto'
 
 /**
  * The recording spool: the directory FreeSWITCH writes WAV files into and Switchboard
@@ -8,6 +8,13 @@ import { randomUUID } from 'node:crypto'
  * *before* recording starts, so that after any crash the spool alone says which call,
  * leg, agent and client a file belongs to. Files leave the spool only after the stored
  * object has been verified (or into `quarantine/`, never deleted, when the audio is broken).
+ *
+ * A sidecar holds one JSON document per line, each the whole sidecar at that moment; the
+ * last complete line is the current one. Changes are appended, never rewritten: a crash
+ * in the middle of a write leaves at most a torn last line, which `read` skips (the line
+ * before it stays the truth), and no change costs a new file and a rename (creating a
+ * file is by far the most expensive thing a call does to the spool's file system). A
+ * sidecar written as a single document without a newline (older versions) reads the same.
  */
 export interface SpoolSidecar {
   recordingId: string
@@ -39,6 +46,30 @@ export interface SpoolEntry {
 
 const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
+/** Append to a sidecar that exists; never create one (O_APPEND writes land at the end, whole). */
+const APPEND_EXISTING = constants.O_WRONLY | constants.O_APPEND
+
+/** JSON.stringify never puts a raw newline inside a document, so one line is one whole sidecar. */
+function sidecarLine(sidecar: SpoolSidecar): string {
+  return JSON.stringify(sidecar) + '\n'
+}
+
+/** The last line that is a whole sidecar; a torn line (a crash mid-write) does not parse and is skipped. */
+export function lastCompleteSidecar(text: string): SpoolSidecar | null {
+  let end = text.length
+  while (end > 0) {
+    const start = text.lastIndexOf('\n', end - 1) + 1
+    const line = text.slice(start, end).trim()
+    end = start - 1
+    if (!line) continue
+    try {
+      const doc = JSON.parse(line) as SpoolSidecar
+      if (doc && typeof doc === 'object' && typeof doc.recordingId === 'string') return doc
+    } catch { /* torn: look at the line before */ }
+  }
+  return null
+}
+
 export class Spool {
   readonly quarantineDir: string
   readonly workDir: string
@@ -65,18 +96,19 @@ export class Spool {
    * then), so a write torn by a crash sits beside no recording and nothing reads it.
    */
   async open(sidecar: SpoolSidecar): Promise<string> {
-    await writeFile(this.sidecarPath(sidecar.recordingId), JSON.stringify(sidecar), { flag: 'wx' })
+    await writeFile(this.sidecarPath(sidecar.recordingId), sidecarLine(sidecar), { flag: 'wx' })
     return this.wavPath(sidecar.recordingId)
   }
 
   async read(id: string): Promise<SpoolSidecar | null> {
+    let text: string
     try {
-      return JSON.parse(await readFile(this.sidecarPath(id), 'utf8')) as SpoolSidecar
+      text = await readFile(this.sidecarPath(id), 'utf8')
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
-      if (err instanceof SyntaxError) return null // torn sidecar: treated like a WAV without one
       throw err
     }
+    return lastCompleteSidecar(text) // null for a torn first write: treated like a WAV without one
   }
 
   /**
@@ -84,15 +116,21 @@ export class Spool {
    * may be a function of the current sidecar, so that a caller deriving the change from it
    * reads the file once, not twice. `known`: the sidecar as this process last wrote it (the
    * call keeps it), so it is not read back: the file is only checked to still be there
-   * (the pipeline may have taken the quiet WAV of a long call already).
+   * (the pipeline may have taken the quiet WAV of a long call already: then nothing is
+   * written, the append never creates the file).
    */
   async update(id: string, patch: Partial<SpoolSidecar> | ((current: SpoolSidecar) => Partial<SpoolSidecar>), known?: SpoolSidecar): Promise<SpoolSidecar | null> {
-    const current = known ? await stat(this.sidecarPath(id)).then(() => known, (err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return null; throw err }) : await this.read(id)
+    const current = known ?? await this.read(id)
     if (!current) return null
     const change = typeof patch === 'function' ? patch(current) : patch
     if (Object.keys(change).length === 0) return current // nothing to write
     const next = { ...current, ...change }
-    await this.writeSidecar(next)
+    try {
+      await writeFile(this.sidecarPath(id), sidecarLine(next), { flag: APPEND_EXISTING })
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+      throw err
+    }
     return next
   }
 
@@ -145,13 +183,6 @@ export class Spool {
     const totalBytes = s.blocks * s.bsize
     const freeBytes = s.bavail * s.bsize
     return { freeBytes, totalBytes, freePercent: totalBytes > 0 ? (freeBytes / totalBytes) * 100 : 0 }
-  }
-
-  private async writeSidecar(sidecar: SpoolSidecar): Promise<void> {
-    // write-then-rename: a crash never leaves a torn sidecar under the real name (its WAV may exist by now)
-    const tmp = path.join(this.dir, `.${sidecar.recordingId}.${randomUUID()}.tmp`)
-    await writeFile(tmp, JSON.stringify(sidecar))
-    await rename(tmp, this.sidecarPath(sidecar.recordingId))
   }
 
   private checked(id: string): string {
