@@ -1,8 +1,8 @@
 /**
  * ESL benchmark: our outbound server + CallChannel against the wire simulator (running
  * in a child process, so RSS and file descriptors of the two sides are separate), all on
- * 127.0.0.1. Measures call setups/s through answer → record start → bridge → record stop
- * → hangup, concurrent held sessions (RSS per session, event-loop lag p99), and a raw
+ * 127.0.0.1. Measures call setups/s through answer → route → record → bridge → hangup (and
+ * without the route step, with an explicit record stop), concurrent held sessions (RSS per session, event-loop lag p99), and a raw
  * modesl baseline (answer + hangup only) in the same run.
  *
  *   node --import tsx bench/esl.ts        (writes bench/results/esl.json)
@@ -13,7 +13,7 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
 import { execSync } from 'node:child_process'
 import { silentLogger } from '../src/log.ts'
 import { OutboundServer } from '../src/esl/outbound-server.ts'
@@ -103,9 +103,16 @@ function ask<T>(child: ChildProcess, msg: Msg, reply: string): Promise<T> {
  * process (Switchboard's side) used while they ran: process.cpuUsage, user + system.
  */
 async function measureFlow(child: ChildProcess, o: { port: number; n: number; concurrency: number; destination: string; callers?: number }) {
+  let gcMs = 0
+  let gcCount = 0
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) (gcMs += e.duration), gcCount++
+  })
+  gcObserver.observe({ entryTypes: ['gc'] })
   const cpu0 = process.cpuUsage()
   const r = await ask<{ ms: number; failed: number; simCpuMs: number }>(child, { type: 'flow', ...o }, 'flowDone')
   const cpu = process.cpuUsage(cpu0)
+  gcObserver.disconnect()
   const cpuMs = (cpu.user + cpu.system) / 1000
   return {
     calls: o.n,
@@ -118,6 +125,9 @@ async function measureFlow(child: ChildProcess, o: { port: number; n: number; co
     setupsPerCpuSecond: o.n / (cpuMs / 1000),
     cpuUsPerSetup: (cpuMs * 1000) / o.n,
     simulatorCpuMs: r.simCpuMs,
+    /** Time in V8's garbage collector during the run (PerformanceObserver 'gc'), and how many collections. */
+    gcMs,
+    gcCount,
     failed: r.failed,
     eventLoopLagP99Ms: undefined as number | undefined,
   }
@@ -214,11 +224,12 @@ export async function run(opts: { flowCalls?: number; concurrency?: number; hold
           const target = directory.employees.get(decision.targets[0].employeeId)
           const endpoint = target && endpointOf(target, { gateways: config.gateways, fmc: config.fmc })
           if (!endpoint) throw new Error(`no endpoint for ${decision.targets[0].employeeId}`)
+          // The commands CallSession sends for such a call: answer, record (multiset +
+          // record_session), bridge, hangup. No stop_record_session: FreeSWITCH closes the
+          // file at hangup, and CallSession leaves it to do so.
           await ch.answer()
-          const path = join(spool, `${ch.uuid}.wav`)
-          await ch.startRecording(path)
+          await ch.startRecording(join(spool, `${ch.uuid}.wav`))
           await ch.bridge(endpoint, { timeoutSec: decision.targets[0].ringSec })
-          await ch.stopRecording(path)
           await ch.hangup()
           return
         }
@@ -264,10 +275,11 @@ export async function run(opts: { flowCalls?: number; concurrency?: number; hold
     const flow = await measured('fullFlow', { destination: 'flow' })
     const simple = await measured('answerHangup', { destination: 'simple' })
     results.switchboard = {
-      // answer → route → record → bridge → record stop → hangup, the route decided per call (see routingContext).
-      routedFlow: { ...routed, routedKinds: routedKindsSeen },
-      // The same without the route step (the figure earlier runs reported as the full flow).
-      fullFlow: flow,
+      // answer → route → record → bridge → hangup, the route decided per call (see routingContext):
+      // the commands CallSession sends, minus its Postgres and spool work (measured in callSession).
+      routedFlow: { ...routed, routedKinds: routedKindsSeen, steps: 'connect+setup, answer, multiset+record_session, bridge, hangup' },
+      // No route step, and an explicit stop_record_session before the hangup (the figure earlier runs reported as the full flow).
+      fullFlow: { ...flow, steps: 'connect+setup, answer, multiset+record_session, bridge, stop_record_session, hangup' },
       answerHangup: simple,
     }
     // 2. Held sessions.

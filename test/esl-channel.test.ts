@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { readWavInfo } from './support/esl-wav.ts'
 import { startServerWithSimulator } from './support/esl-harness.ts'
 import type { HangupCompleteInfo } from '../src/esl/call-channel.ts'
+import { DEFAULT_DROPPED_EVENTS } from '../src/esl/defaults.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'sb-esl-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -26,7 +27,16 @@ t.test('channel data: caller, DID, SIP headers, extra vars', async (t) => {
   await ch.hangup('CALL_REJECTED')
   const r = await call.done
   t.equal(r.hangupCause, 'CALL_REJECTED')
-  t.same(r.commands.slice(0, 3).map((c) => c.line), ['connect', 'myevents', 'linger'])
+  // The handshake: myevents, the extra types Switchboard reads, the ones it never reads dropped, linger (defaults.ts).
+  t.same(r.commands.slice(0, 5).map((c) => c.line), [
+    'connect',
+    'myevents',
+    'event plain CHANNEL_HOLD CHANNEL_UNHOLD BACKGROUND_JOB CUSTOM conference::maintenance',
+    `nixevent ${DEFAULT_DROPPED_EVENTS.join(' ')}`,
+    'linger',
+  ])
+  t.notOk(r.sent.includes('CHANNEL_STATE') || r.sent.includes('CHANNEL_UNPARK') || r.sent.includes('CHANNEL_EXECUTE'), 'dropped types are not sent')
+  t.ok(r.sent.includes('CHANNEL_HANGUP_COMPLETE'))
   t.same(r.sent.slice(-2), ['notice:linger', 'notice:disconnect'])
 })
 
@@ -34,6 +44,8 @@ t.test('answer, playback, tone, say, set, export, execute in order with event-lo
   const { h, sim } = await setup(t, { chunk: { min: 1, max: 97 } })
   const call = sim.call({})
   const ch = await h.nextChannel()
+  // CHANNEL_EXECUTE is dropped by default; ask for it to see the order below.
+  await ch.subscribe(['CHANNEL_EXECUTE'])
   const answered: number[] = []
   ch.on('answer', () => answered.push(1))
   // Issued without awaiting: the channel pipelines, FreeSWITCH (event-lock) runs them in order.
@@ -58,6 +70,7 @@ t.test('answer, playback, tone, say, set, export, execute in order with event-lo
   const seq = call.sent.filter((s) => s === 'reply:+OK' || s.startsWith('CHANNEL_EXECUTE'))
   t.equal(seq[0], 'reply:+OK')
   const ex = call.sent.filter((s) => s.startsWith('CHANNEL_EXECUTE'))
+  t.equal(ex.length, 14)
   for (let i = 0; i < ex.length; i += 2) {
     t.equal(ex[i], 'CHANNEL_EXECUTE')
     t.equal(ex[i + 1], 'CHANNEL_EXECUTE_COMPLETE')
@@ -75,6 +88,7 @@ t.test('playAndGetDigits: digits, retry after invalid input, timeout → ""', as
   await ch.answer()
   t.equal(await ch.playAndGetDigits({ min: 1, max: 4, timeoutMs: 1000, file: 'ivr/menu.wav' }), '12', 'terminated by #')
   // The caller presses "9" (too short) at once, then "55" during the second try.
+  await ch.subscribe(['CHANNEL_EXECUTE'])
   ch.once('event', (e) => {
     if (e.name !== 'CHANNEL_EXECUTE') return
     call.press('9')

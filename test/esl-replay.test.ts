@@ -4,6 +4,12 @@ import { replayOutbound } from './support/esl-trace.ts'
 import { startOutbound } from './support/esl-harness.ts'
 import type { CallChannel, HangupCompleteInfo } from '../src/esl/call-channel.ts'
 
+/**
+ * The app that made the captures sent `connect`, `myevents`, `linger` and nothing else; a
+ * replay is paced on those commands, so our server sends the same (no event/nixevent).
+ */
+const TRACE_APP = { subscriptions: false } as const
+
 async function collect(ch: CallChannel) {
   const events: string[] = []
   const dtmf: string[] = []
@@ -15,7 +21,7 @@ async function collect(ch: CallChannel) {
 }
 
 t.test('conn-1: answer, playback, record, digits 2, bridge answered, hangup', async (t) => {
-  const h = await startOutbound()
+  const h = await startOutbound(TRACE_APP)
   t.teardown(h.close)
   const replay = replayOutbound('conn-1-7001', h.port)
   const ch = await h.nextChannel()
@@ -60,7 +66,7 @@ t.test('conn-1: answer, playback, record, digits 2, bridge answered, hangup', as
 })
 
 t.test('conn-4: the same flow with myevents json', async (t) => {
-  const h = await startOutbound({ eventFormat: 'json' })
+  const h = await startOutbound({ ...TRACE_APP, eventFormat: 'json' })
   t.teardown(h.close)
   const replay = replayOutbound('conn-4-7005', h.port)
   const ch = await h.nextChannel()
@@ -86,7 +92,7 @@ t.test('conn-4: the same flow with myevents json', async (t) => {
 })
 
 t.test('conn-2: the caller hangs up during playback', async (t) => {
-  const h = await startOutbound()
+  const h = await startOutbound(TRACE_APP)
   t.teardown(h.close)
   const replay = replayOutbound('conn-2-7002', h.port)
   const ch = await h.nextChannel()
@@ -103,7 +109,7 @@ t.test('conn-2: the caller hangs up during playback', async (t) => {
 })
 
 t.test('conn-3: bridge not answered (NO_ANSWER), A-leg stays up', async (t) => {
-  const h = await startOutbound()
+  const h = await startOutbound(TRACE_APP)
   t.teardown(h.close)
   const replay = replayOutbound('conn-3-7003', h.port)
   const ch = await h.nextChannel()
@@ -120,7 +126,7 @@ t.test('conn-3: bridge not answered (NO_ANSWER), A-leg stays up', async (t) => {
 })
 
 t.test('conn-5: reject at once without answering', async (t) => {
-  const h = await startOutbound()
+  const h = await startOutbound(TRACE_APP)
   t.teardown(h.close)
   const replay = replayOutbound('conn-5-7777', h.port)
   const ch = await h.nextChannel()
@@ -134,7 +140,7 @@ t.test('conn-5: reject at once without answering', async (t) => {
 })
 
 t.test('conn-6: a real SIP call, variable_sip_* channel data', async (t) => {
-  const h = await startOutbound()
+  const h = await startOutbound(TRACE_APP)
   t.teardown(h.close)
   const replay = replayOutbound('conn-6-7004', h.port)
   const ch = await h.nextChannel()

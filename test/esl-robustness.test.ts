@@ -2,17 +2,17 @@
 import t from 'tap'
 import { connect, type Socket } from 'node:net'
 import { FsSimulator } from './support/fs-simulator.ts'
-import { connectReply } from './support/esl-wire.ts'
+import { CommandReader, connectReply } from './support/esl-wire.ts'
 import { startOutbound, until } from './support/esl-harness.ts'
 
 type Harness = Awaited<ReturnType<typeof startOutbound>>
 
-/** Connect as a fake FreeSWITCH; once the server sends `connect`, write `data`. */
-function rawPeer(port: number, onConnectCommand: (s: Socket) => void): Promise<void> {
+/** Connect as a fake FreeSWITCH; once the server sends `connect` (and, in the same packet, its setup commands), act. */
+function rawPeer(port: number, onConnectCommand: (s: Socket, first: Buffer) => void): Promise<void> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1')
     s.on('error', () => {})
-    s.once('data', () => onConnectCommand(s))
+    s.once('data', (first: Buffer) => onConnectCommand(s, first))
     s.on('close', () => resolve())
   })
 }
@@ -51,12 +51,15 @@ t.test('malformed header line closes the socket, no channel, no crash', async (t
 t.test('a bad %-escape (crashes modesl) is kept raw, the call goes on', async (t) => {
   const h = await startOutbound()
   t.teardown(h.close)
-  const peer = rawPeer(h.port, (s) => {
+  const peer = rawPeer(h.port, (s, first) => {
     s.write(connectReply([...channelData, ['variable_x', 'x']]).replace('variable_x: x', 'variable_x: %ZZ%E0%A4%A'))
-    s.on('data', (d) => {
-      if (d.toString().startsWith('myevents')) s.write('Content-Type: command/reply\nReply-Text: +OK Events Enabled\n\n')
-      if (d.toString().startsWith('linger')) s.write('Content-Type: command/reply\nReply-Text: +OK will linger\n\n')
-    })
+    // The setup commands (myevents, event, nixevent, linger) came with `connect`: +OK each, in order.
+    const reader = new CommandReader()
+    const answer = (d: Buffer) => {
+      for (const c of reader.push(d)) if (c.line !== 'connect') s.write(`Content-Type: command/reply\nReply-Text: +OK ${c.line.split(' ')[0]}\n\n`)
+    }
+    answer(first)
+    s.on('data', answer)
   })
   const ch = await h.nextChannel()
   t.equal(ch.channelData.vars.x, '%ZZ%E0%A4%A')

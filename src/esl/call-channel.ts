@@ -168,11 +168,16 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
     return new Promise<ExecuteResult>((resolve, reject) => {
       const p: PendingExec = { eventUuid, app, arg, resolve, reject }
       this.pending.push(p)
-      this.conn.send(text, 'sendmsg').then(
+      // The reply only says queued (+OK) or refused; the result is the completion event.
+      this.conn.sendThen(
+        text,
+        'sendmsg',
         (reply) => {
           if (!reply.ok) this.settle(p, new EslCommandError(`sendmsg ${app}`, reply.text))
         },
-        (err: Error) => this.settle(p, err instanceof EslClosedError && !this.isUp ? new ChannelHungupError(this.uuid, app, this.hangupCause) : err),
+        // A tick later, as a promise would: when the socket closes, the channel's own close
+        // handler settles first with the real cause (a protocol error, a timeout).
+        (err: Error) => queueMicrotask(() => this.settle(p, err instanceof EslClosedError && !this.isUp ? new ChannelHungupError(this.uuid, app, this.hangupCause) : err)),
       )
     })
   }
@@ -260,8 +265,8 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
     for (const [k, v] of Object.entries(vars)) {
       if (/\s/.test(k + v)) throw new ValidationError('recording variables must not contain spaces', { [k]: v })
     }
-    await this.execute('multiset', Object.entries(vars).map(([k, v]) => `${k}=${v}`).join(' '))
-    await this.execute('record_session', path)
+    // Both queued at once (one packet): event-lock makes FreeSWITCH run them in this order.
+    await Promise.all([this.execute('multiset', Object.entries(vars).map(([k, v]) => `${k}=${v}`).join(' ')), this.execute('record_session', path)])
     this.activeRecordings.set(path, { path, uuid: this.uuid, via: 'record_session', masked: false })
   }
 
@@ -316,6 +321,17 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
       this.off('event', onEvent)
       this.off('end', onEnd)
     }
+  }
+
+  /**
+   * Ask for more event types on this socket (`event NAME…`, added to what the server asked
+   * for): e.g. CHANNEL_EXECUTE, which the server's defaults drop (defaults.ts).
+   */
+  async subscribe(names: string[], opts: ApiOptions = {}): Promise<void> {
+    for (const n of names) checkToken('event name', n)
+    if (names.length === 0) return
+    const reply = await this.conn.command(`event ${names.join(' ')}`, {}, { giveUpAfterMs: opts.timeoutMs })
+    if (!reply.ok) throw new EslCommandError(`event ${names.join(' ')}`, reply.text)
   }
 
   /** `uuid_setvar`: set a channel variable now, not queued behind the running application. */

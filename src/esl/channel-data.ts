@@ -24,7 +24,37 @@ export interface ChannelData {
   headers: Record<string, string>
 }
 
+/**
+ * The call's facts from the connect reply. `vars`, `sipVars` and `sipHeaders` (~100 keys
+ * each on a real SIP call) are built on first read and kept: most calls read a few.
+ */
 export function parseChannelData(h: Record<string, string>): ChannelData {
+  let split: { vars: Record<string, string>; sipVars: Record<string, string>; sipHeaders: Record<string, string> } | undefined
+  const variables = () => (split ??= splitVariables(h))
+  return {
+    uuid: pick(h, 'Unique-ID', 'Channel-Unique-ID', 'Caller-Unique-ID', 'variable_uuid'),
+    callerIdNumber: pick(h, 'Caller-Caller-ID-Number', 'Channel-Caller-ID-Number', 'variable_caller_id_number'),
+    callerIdName: pick(h, 'Caller-Caller-ID-Name', 'Channel-Caller-ID-Name', 'variable_caller_id_name'),
+    destination: pick(h, 'Caller-Destination-Number', 'Channel-Destination-Number', 'variable_destination_number'),
+    ani: pick(h, 'Caller-ANI', 'Channel-ANI'),
+    direction: pick(h, 'Call-Direction', 'Caller-Direction', 'variable_direction'),
+    channelName: pick(h, 'Channel-Name', 'Caller-Channel-Name', 'variable_channel_name'),
+    context: pick(h, 'Caller-Context', 'Channel-Context'),
+    source: pick(h, 'Caller-Source', 'Channel-Source'),
+    get sipHeaders() {
+      return variables().sipHeaders
+    },
+    get sipVars() {
+      return variables().sipVars
+    },
+    get vars() {
+      return variables().vars
+    },
+    headers: h,
+  }
+}
+
+function splitVariables(h: Record<string, string>) {
   const vars: Record<string, string> = {}
   const sipVars: Record<string, string> = {}
   const sipHeaders: Record<string, string> = {}
@@ -36,21 +66,7 @@ export function parseChannelData(h: Record<string, string>): ChannelData {
     if (name.startsWith('sip_')) sipVars[name] = v
     if (name.startsWith('sip_h_')) sipHeaders[name.slice('sip_h_'.length)] = v
   }
-  return {
-    uuid: pick(h, 'Unique-ID', 'Channel-Unique-ID', 'Caller-Unique-ID', 'variable_uuid'),
-    callerIdNumber: pick(h, 'Caller-Caller-ID-Number', 'Channel-Caller-ID-Number', 'variable_caller_id_number'),
-    callerIdName: pick(h, 'Caller-Caller-ID-Name', 'Channel-Caller-ID-Name', 'variable_caller_id_name'),
-    destination: pick(h, 'Caller-Destination-Number', 'Channel-Destination-Number', 'variable_destination_number'),
-    ani: pick(h, 'Caller-ANI', 'Channel-ANI'),
-    direction: pick(h, 'Call-Direction', 'Caller-Direction', 'variable_direction'),
-    channelName: pick(h, 'Channel-Name', 'Caller-Channel-Name', 'variable_channel_name'),
-    context: pick(h, 'Caller-Context', 'Channel-Context'),
-    source: pick(h, 'Caller-Source', 'Channel-Source'),
-    sipHeaders,
-    sipVars,
-    vars,
-    headers: h,
-  }
+  return { vars, sipVars, sipHeaders }
 }
 
 /** The first non-empty value of `keys` (a module function: tsx names inner closures on every call). */

@@ -1,5 +1,5 @@
 import { EslProtocolError } from './errors.ts'
-import { checkHeaderLine, contentLength, decodeValue, parseHeaderBlock, type RawFrame } from './frame-parser.ts'
+import { checkHeaderLine, contentLength, decodeValue, parseHeaderBlock, VALID_BLOCK, type RawFrame } from './frame-parser.ts'
 
 /**
  * One event from FreeSWITCH, whatever its wire format (plain or json). Values are decoded.
@@ -155,12 +155,8 @@ export function parsePlainEvent(body: Buffer, maxBodyBytes: number): EslEvent {
 
 const BLANK_LINE = Buffer.from('\n\n')
 
-/**
- * A header block exactly as checkHeaderLine accepts it: lines "name:value" joined by
- * single newlines, a name of at least one character without control characters, spaces,
- * DEL or colon (its first colon ends it), a value of anything but a newline.
- */
-const PLAIN_BLOCK = /^[^\x00-\x20\x7f:]+:[^\n]*(?:\n[^\x00-\x20\x7f:]+:[^\n]*)*$/
+/** A header block exactly as checkHeaderLine accepts it (see frame-parser.ts). */
+const PLAIN_BLOCK = VALID_BLOCK
 
 /**
  * PLAIN_BLOCK whose first line is Event-Name and whose other lines are neither Event-Name

@@ -93,11 +93,14 @@ export class FrameParser {
 export function parseHeaderBlock(text: string, decode = false): Record<string, string> {
   const headers: Record<string, string> = Object.create(null)
   const len = text.length
+  // One native regex pass validates every line (the connect reply has ~150); only a block
+  // it rejects is walked line by line, which throws checkHeaderLine's error.
+  const valid = VALID_BLOCK.test(text)
   let pos = 0
   while (pos <= len) {
     let nl = text.indexOf('\n', pos)
     if (nl < 0) nl = len
-    const colon = checkHeaderLine(text, pos, nl)
+    const colon = valid ? text.indexOf(':', pos) : checkHeaderLine(text, pos, nl)
     const from = text.charCodeAt(colon + 1) === 0x20 ? colon + 2 : colon + 1
     const value = from >= nl ? '' : text.slice(from, nl)
     headers[text.slice(pos, colon)] = decode ? decodeValue(value) : value
@@ -105,6 +108,13 @@ export function parseHeaderBlock(text: string, decode = false): Record<string, s
   }
   return headers
 }
+
+/**
+ * A header block exactly as checkHeaderLine accepts it: lines "name:value" joined by single
+ * newlines, a name of at least one character without control characters, spaces, DEL or
+ * colon (its first colon ends it), a value of anything but a newline.
+ */
+export const VALID_BLOCK = /^[^\x00-\x20\x7f:]+:[^\n]*(?:\n[^\x00-\x20\x7f:]+:[^\n]*)*$/
 
 /**
  * Validates one header line text[pos, nl) exactly as parseHeaderBlock would accept it and

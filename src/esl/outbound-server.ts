@@ -4,8 +4,9 @@ import type { Logger } from '../log.ts'
 import { CallChannel } from './call-channel.ts'
 import { parseChannelData, type ChannelData } from './channel-data.ts'
 import { EslConnection } from './connection.ts'
-import { DEFAULT_ESL_HOST, DEFAULT_ESL_LIMITS, DEFAULT_ESL_PORT, type EslLimits } from './defaults.ts'
+import { DEFAULT_DROPPED_EVENTS, DEFAULT_ESL_HOST, DEFAULT_ESL_LIMITS, DEFAULT_ESL_PORT, DEFAULT_EXTRA_EVENTS, type EslLimits } from './defaults.ts'
 import { EslProtocolError } from './errors.ts'
+import type { EslEvent } from './event.ts'
 
 export interface OutboundServerOptions {
   port?: number
@@ -18,6 +19,12 @@ export interface OutboundServerOptions {
   linger?: boolean
   /** Bound on concurrent sockets; beyond it new ones are closed at once. */
   maxSessions?: number
+  /**
+   * The event types asked for beyond `myevents` (`event …`) and the ones of its list dropped
+   * (`nixevent …`); see defaults.ts. `false`: `myevents` alone, as a plain modesl app does
+   * (the trace replays use it: the app that made the captures sent nothing else).
+   */
+  subscriptions?: { extra: readonly string[]; drop: readonly string[] } | false
 }
 
 export interface OutboundServerEvents {
@@ -33,8 +40,9 @@ export interface OutboundServerEvents {
 
 /**
  * FreeSWITCH's `socket` application connects here, one TCP connection per call. For each
- * we send `connect` (reply: the channel data, headers in any order), `myevents`, `linger`,
- * then hand a ready CallChannel to whoever listens to 'channel'.
+ * we send, in one packet, `connect` (reply: the channel data, headers in any order),
+ * `myevents`, `event …` / `nixevent …` (the event types Switchboard reads, see defaults.ts)
+ * and `linger`, then hand a ready CallChannel to whoever listens to 'channel'.
  *
  * Own ESL code rather than modesl 1.2.1's Server: its outbound Connection sends
  * `event json BACKGROUND_JOB CHANNEL_EXECUTE_COMPLETE` before `myevents` (an extra,
@@ -51,6 +59,8 @@ export class OutboundServer extends EventEmitter<OutboundServerEvents> {
   /** Resolves when the listener is closed and every socket has ended (the server's 'close'). */
   private serverClosed: Promise<void> | undefined
   private idleWaiters: Array<() => void> = []
+  /** What follows `connect` on every socket: myevents, event, nixevent, linger. */
+  private readonly setupCommands: string[]
 
   constructor(options: OutboundServerOptions) {
     super()
@@ -62,7 +72,9 @@ export class OutboundServer extends EventEmitter<OutboundServerEvents> {
       eventFormat: options.eventFormat ?? 'plain',
       linger: options.linger ?? true,
       maxSessions: options.maxSessions ?? 20_000,
+      subscriptions: options.subscriptions ?? { extra: DEFAULT_EXTRA_EVENTS, drop: DEFAULT_DROPPED_EVENTS },
     }
+    this.setupCommands = this.buildSetupCommands()
     this.server = createServer((s) => this.onSocket(s))
     this.server.on('error', (err) => this.emit('error', err))
   }
@@ -148,8 +160,34 @@ export class OutboundServer extends EventEmitter<OutboundServerEvents> {
     })
   }
 
+  private buildSetupCommands(): string[] {
+    const { eventFormat, subscriptions, linger } = this.opts
+    const commands = [eventFormat === 'json' ? 'myevents json' : 'myevents']
+    if (subscriptions) {
+      for (const name of [...subscriptions.extra, ...subscriptions.drop]) {
+        if (!/^[A-Za-z0-9_:.-]+$/.test(name)) throw new EslProtocolError(`event subscription ${JSON.stringify(name)} is not an event name`)
+      }
+      if (subscriptions.extra.length) commands.push(`event ${eventFormat} ${subscriptions.extra.join(' ')}`)
+      if (subscriptions.drop.length) commands.push(`nixevent ${subscriptions.drop.join(' ')}`)
+    }
+    if (linger) commands.push('linger')
+    return commands
+  }
+
+  /**
+   * `connect` and the setup commands go out in one packet: mod_event_socket reads commands
+   * byte by byte and answers them in order, so nothing waits for a round trip per command.
+   * Events may follow the `myevents` reply in the very read that carries the connect reply,
+   * before the CallChannel exists: they are held and handed to it.
+   */
   private async handshake(conn: EslConnection, remote: string, known: { data?: ChannelData }): Promise<void> {
-    const reply = await conn.command('connect')
+    const early: EslEvent[] = []
+    const holdEarly = (e: EslEvent) => early.push(e)
+    conn.on('event', holdEarly)
+    const connected = conn.command('connect')
+    const setup = Promise.all(this.setupCommands.map((c) => conn.command(c).then((reply) => ({ command: c, reply }))))
+    setup.catch(() => {}) // a failed connect says it first; the same failure rejects these
+    const reply = await connected
     if (!reply.headers['Unique-ID'] && !reply.headers['Channel-Unique-ID']) {
       throw new EslProtocolError('connect reply carries no channel data')
     }
@@ -161,10 +199,13 @@ export class OutboundServer extends EventEmitter<OutboundServerEvents> {
     let made: Logger | undefined
     const channelLog = () => (made ??= this.opts.logger.child({ remote, call_uuid: data.uuid }))
     conn.useLogger(channelLog)
-    // Listen before asking for events: FreeSWITCH may send one in the same read as a reply.
     const channel = new CallChannel(conn, data, channelLog, this.opts.logger)
-    await conn.command(this.opts.eventFormat === 'json' ? 'myevents json' : 'myevents')
-    if (this.opts.linger) await conn.command('linger')
+    conn.off('event', holdEarly)
+    for (const e of early) conn.emit('event', e)
+    for (const { command, reply } of await setup) {
+      // An older FreeSWITCH may not know an event name; the call still works without it.
+      if (!reply.ok) channel.log.warn({ command, reply: reply.text }, 'FreeSWITCH refused an event setup command')
+    }
     if (this.opts.logger.isLevelEnabled('debug')) channel.log.debug({ caller: data.callerIdNumber, destination: data.destination }, 'call channel ready')
     this.emit('channel', channel)
   }

@@ -3,7 +3,10 @@
  * server the way FreeSWITCH's `socket` application does, and then behaves like the real
  * captures in /work/shared/esl-traces (framing, URL-encoded values, reply/event order,
  * linger and disconnect notices). Each call follows a script (caller, DID, DTMF, caller
- * hangup, bridge targets) in fast virtual time.
+ * hangup, bridge targets) in fast virtual time. A socket gets the events it subscribed to
+ * by mod_event_socket's rules (esl-subscriptions.ts): `myevents` brings CHANNEL_* and DTMF
+ * but not CHANNEL_HOLD/UNHOLD or CUSTOM; `event` adds, `nixevent` removes; commands may
+ * arrive several in one packet (FreeSWITCH reads them byte by byte).
  *
  * Recordings: `record_session` and `api uuid_record <uuid> start|stop|mask|unmask <path>`
  * (answered at once, even during a bridge) write real WAVs (8 kHz s16le, stereo when
@@ -30,6 +33,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
+import { EventSubscription } from './esl-subscriptions.ts'
 import { performance } from 'node:perf_hooks'
 import {
   CommandReader,
@@ -559,8 +563,8 @@ export class SimCall {
   private answeredAtMs: number | undefined
   private bridgedTo: { uuid: string; dest: string } | undefined
   private format: 'plain' | 'json' = 'plain'
-  private eventsOn = false
-  private eventFilter: Set<string> | null = null
+  /** What this socket asked to receive (myevents / event / nixevent), as mod_event_socket keeps it. */
+  private readonly subscription = new EventSubscription()
   private linger = false
   private hungUp = false
   private hangupCause: string | undefined
@@ -839,17 +843,26 @@ export class SimCall {
         this.sent.push('reply:connect')
         this.write(connectReply(this.channelData()))
         return
-      case 'myevents':
-        this.format = rest.toLowerCase().startsWith('json') ? 'json' : 'plain'
-        this.eventsOn = true
-        this.eventFilter = null
+      case 'myevents': {
+        const r = this.subscription.enableMyEvents()
+        if (!r.ok) return this.reply(r.error)
+        // FreeSWITCH looks for the word anywhere in the line (strstr).
+        if (/json/i.test(rest)) this.format = 'json'
         return this.reply('+OK Events Enabled')
+      }
       case 'event': {
-        const [fmt, ...names] = rest.split(/\s+/)
-        this.format = fmt?.toLowerCase() === 'json' ? 'json' : 'plain'
-        this.eventsOn = true
-        this.eventFilter = names.includes('all') || names.length === 0 ? null : new Set([...(this.eventFilter ?? []), ...names])
+        const r = this.subscription.subscribe(rest.split(/\s+/).filter(Boolean))
+        if (!r.ok) return this.reply(r.error)
+        if (r.format) this.format = r.format === 'json' ? 'json' : 'plain'
         return this.reply(`+OK event listener enabled ${this.format}`)
+      }
+      case 'nixevent': {
+        const r = this.subscription.unsubscribe(rest.split(/\s+/).filter(Boolean))
+        return this.reply(r.ok ? '+OK events nixed' : r.error)
+      }
+      case 'noevents': {
+        const r = this.subscription.clear()
+        return this.reply(r.ok ? '+OK no longer listening for events' : r.error)
       }
       case 'linger':
         this.linger = true
@@ -969,7 +982,8 @@ export class SimCall {
   }
 
   private emitEvent(name: string, extra: Headers = [], o: { minimal?: boolean; body?: string } = {}): void {
-    if (!this.eventsOn || (this.eventFilter && !this.eventFilter.has(name))) return
+    const subclass = name === 'CUSTOM' ? extra.find(([k]) => k === 'Event-Subclass')?.[1] : undefined
+    if (!this.subscription.wants(name, subclass)) return
     let headers: Headers
     if (o.minimal) {
       headers = [
@@ -1392,7 +1406,8 @@ export class SimCall {
 
   /** The BACKGROUND_JOB of a `bgapi` this socket sent. */
   backgroundJob(jobUuid: string, command: string, body: string): void {
-    if (!this.eventsOn || (this.eventFilter && !this.eventFilter.has('BACKGROUND_JOB'))) return
+    // Its Job-Owner-UUID is this channel: a myevents socket gets it without asking (see the header comment).
+    if (!this.subscription.wants('BACKGROUND_JOB') && !(this.subscription.on && this.subscription.myevents)) return
     const sp = command.indexOf(' ')
     const headers: Headers = [
       ['Event-Name', 'BACKGROUND_JOB'],
@@ -1406,7 +1421,11 @@ export class SimCall {
     this.write(encodeEvent(this.format, headers, body))
   }
 
-  /** conference::maintenance about this channel's membership (it carries this channel's Unique-ID, so myevents lets it through). */
+  /**
+   * conference::maintenance about this channel's membership. It carries this channel's
+   * Unique-ID, but CUSTOM is not in the myevents list: the socket gets it only after
+   * `event plain CUSTOM conference::maintenance`.
+   */
   conferenceEvent(conf: SimConference, action: string, memberId: number): void {
     this.emitEvent('CUSTOM', [
       ['Event-Subclass', 'conference::maintenance'],

@@ -247,6 +247,8 @@ async function holdCaller(ctx: CallContext, music: string): Promise<Hold> {
     channel.on('event', onEvent)
   })
   if (!channel.isUp) return { startedMs, playing: Promise.resolve(), started: Promise.resolve(), stopListening: () => channel.off('event', onEvent) }
+  // CHANNEL_EXECUTE says the music is on; the socket drops it unless asked (esl/defaults.ts). Without it the wait below times out after 2 s.
+  await channel.subscribe(['CHANNEL_EXECUTE']).catch((err) => log.warn({ err: (err as Error).message }, 'CHANNEL_EXECUTE subscription failed'))
   await channel.api(`uuid_hold ${state.uuid}`).catch((err) => log.warn({ err: (err as Error).message }, 'uuid_hold failed; music only'))
   const playing = channel.execute('endless_playback', music).catch(() => undefined)
   return { startedMs, playing, started, stopListening: () => channel.off('event', onEvent) }
