@@ -40,15 +40,16 @@ const UPSERT_STATE = `INSERT INTO agent_presence (employee_id, state, reason, si
  * What follows a state written by the CTE `up` (same statement): the previous history row
  * closed and a new one opened; leaving on_call ends the agent's ACD offer in the same
  * statement (the offer log then proves no agent was ever offered a call while holding
- * another); one NOTIFY ($5 channel, $6 payload), delivered at commit. Times are taken
- * per row, after `up` has locked the agent's row. `told` must be read for the NOTIFY to run.
+ * another); one NOTIFY ($5 channel, $6 payload), delivered at commit. `up` returns the
+ * time (taken once its row is locked) that ends the old history row and starts the new
+ * one. `told` must be read for the NOTIFY to run.
  */
 const AFTER_STATE_WRITE = `closed AS (
-         UPDATE agent_presence_history SET ended_at = clock_timestamp() WHERE employee_id IN (SELECT employee_id FROM up) AND ended_at IS NULL),
+         UPDATE agent_presence_history h SET ended_at = up.at FROM up WHERE h.employee_id = up.employee_id AND h.ended_at IS NULL),
        opened AS (
-         INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT employee_id, $2::text, $3, clock_timestamp() FROM up),
+         INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT employee_id, $2::text, $3, at FROM up),
        offers AS (
-         UPDATE acd_offers SET ended_at = clock_timestamp() WHERE $2::text <> 'on_call' AND employee_id IN (SELECT employee_id FROM up) AND ended_at IS NULL),
+         UPDATE acd_offers o SET ended_at = up.at FROM up WHERE $2::text <> 'on_call' AND o.employee_id = up.employee_id AND o.ended_at IS NULL),
        told AS (SELECT pg_notify($5, $6) FROM up)`
 
 /** NOTIFY payloads are limited to 8000 bytes: one notification per agent, reasons cut. */
@@ -108,16 +109,16 @@ export class PresenceStore {
     if (ids.length === 0) return []
     const reason = `call ${callUuid}`
     // One statement (the state, the history closed and opened, one NOTIFY per agent), so
-    // it is atomic without a transaction of its own; history times are taken per row,
-    // after the claimed row is locked.
+    // it is atomic without a transaction of its own; the history time is taken once per
+    // agent, when its row is locked, and both ends the old row and starts the new one.
     const r = await client.query<{ employee_id: string }>(
       `WITH claimed AS (
          UPDATE agent_presence SET state = 'on_call', reason = $2, since = now(), call_uuid = $3, claimed_by = $4, wrap_up_until = NULL
-         WHERE employee_id = ANY($1::text[]) AND state = 'ready' RETURNING employee_id),
+         WHERE employee_id = ANY($1::text[]) AND state = 'ready' RETURNING employee_id, clock_timestamp() AS at),
        closed AS (
-         UPDATE agent_presence_history h SET ended_at = clock_timestamp() FROM claimed c WHERE h.employee_id = c.employee_id AND h.ended_at IS NULL),
+         UPDATE agent_presence_history h SET ended_at = c.at FROM claimed c WHERE h.employee_id = c.employee_id AND h.ended_at IS NULL),
        opened AS (
-         INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT employee_id, 'on_call', $2, clock_timestamp() FROM claimed),
+         INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT employee_id, 'on_call', $2, at FROM claimed),
        told AS (
          SELECT pg_notify($5, json_build_object('employeeId', employee_id, 'state', 'on_call', 'reason', left($2, 200), 'node', $6::text)::text) FROM claimed)
        SELECT employee_id FROM claimed, (SELECT count(*) FROM told) n`,
@@ -177,7 +178,7 @@ export class PresenceStore {
     const r = await this.pool.query<{ changed: number }>(
       `WITH up AS (${UPSERT_STATE}
          WHERE NOT (agent_presence.state = EXCLUDED.state AND agent_presence.reason IS NOT DISTINCT FROM EXCLUDED.reason AND $4::int IS NULL)
-         RETURNING employee_id),
+         RETURNING employee_id, clock_timestamp() AS at),
        ${AFTER_STATE_WRITE}
        SELECT (SELECT count(*) FROM up)::int AS changed, (SELECT count(*) FROM told) AS told`,
       [employeeId, state, reason, opts.wrapUpSec ?? null, PRESENCE_CHANNEL, notifyPayload({ employeeId, state, reason }, this.node)])
@@ -225,11 +226,11 @@ export class PresenceStore {
     const r = await this.pool.query<{ employee_id: string }>(
       `WITH due AS (
          UPDATE agent_presence SET state = 'ready', reason = NULL, since = now(), wrap_up_until = NULL, call_uuid = NULL, claimed_by = NULL
-         WHERE state = 'wrap_up' AND wrap_up_until <= now() AND ($1::text IS NULL OR employee_id = $1) RETURNING employee_id),
+         WHERE state = 'wrap_up' AND wrap_up_until <= now() AND ($1::text IS NULL OR employee_id = $1) RETURNING employee_id, clock_timestamp() AS at),
        closed AS (
-         UPDATE agent_presence_history h SET ended_at = clock_timestamp() FROM due d WHERE h.employee_id = d.employee_id AND h.ended_at IS NULL),
+         UPDATE agent_presence_history h SET ended_at = d.at FROM due d WHERE h.employee_id = d.employee_id AND h.ended_at IS NULL),
        opened AS (
-         INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT employee_id, 'ready', NULL, clock_timestamp() FROM due),
+         INSERT INTO agent_presence_history (employee_id, state, reason, started_at) SELECT employee_id, 'ready', NULL, at FROM due),
        told AS (
          SELECT pg_notify($2, json_build_object('employeeId', employee_id, 'state', 'ready', 'reason', NULL, 'node', $3::text)::text) FROM due)
        SELECT employee_id FROM due, (SELECT count(*) FROM told) n`,
@@ -261,7 +262,7 @@ export class PresenceStore {
   /** setByHand's write, inside its transaction: the same statement as set()'s, without the no-op check (done before). */
   private async write(client: PoolClient, employeeId: string, state: PresenceState, reason: string | null, wrapUpSec?: number): Promise<void> {
     await client.query(
-      `WITH up AS (${UPSERT_STATE} RETURNING employee_id),
+      `WITH up AS (${UPSERT_STATE} RETURNING employee_id, clock_timestamp() AS at),
        ${AFTER_STATE_WRITE}
        SELECT (SELECT count(*) FROM told) AS told`,
       [employeeId, state, reason, wrapUpSec ?? null, PRESENCE_CHANNEL, notifyPayload({ employeeId, state, reason }, this.node)])
