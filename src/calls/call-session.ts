@@ -293,9 +293,11 @@ function talkSeconds(state: CallState, vars: Record<string, string> | undefined,
 
 async function waitForHangupComplete(channel: CallChannel): Promise<void> {
   if (channel.hangupInfo || channel.state === 'ended') return
+  let timer: NodeJS.Timeout | undefined
   await Promise.race([
     new Promise<void>((resolve) => channel.once('hangupComplete', () => resolve())),
     channel.ended.then(() => undefined),
-    new Promise<void>((resolve) => setTimeout(resolve, HANGUP_COMPLETE_WAIT_MS).unref()),
+    new Promise<void>((resolve) => { timer = setTimeout(resolve, HANGUP_COMPLETE_WAIT_MS).unref() }),
   ])
+  clearTimeout(timer) // not left pending for 5 s after every call
 }
