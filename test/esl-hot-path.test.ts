@@ -2,8 +2,8 @@
 // rules they replace: same events, same errors, same timeouts.
 import t from 'tap'
 import { createServer, connect, type Socket } from 'node:net'
-import { parsePlainEvent, lastHeaderLine } from '../src/esl/event.ts'
-import { contentLength, parseHeaderBlock } from '../src/esl/frame-parser.ts'
+import { classify, parsePlainEvent, lastHeaderLine } from '../src/esl/event.ts'
+import { contentLength, FrameParser, parseHeaderBlock } from '../src/esl/frame-parser.ts'
 import { EslConnection } from '../src/esl/connection.ts'
 import { EslProtocolError } from '../src/esl/errors.ts'
 import { silentLogger } from '../src/log.ts'
@@ -190,4 +190,44 @@ t.test('officeStatusAt: the per-minute answer follows the clock and in-place edi
   const a = at('2026-11-23T10:00:00Z')
   a.open = false
   t.equal(at('2026-11-23T10:00:00Z').open, true, 'callers get a copy')
+})
+
+t.test('big header blocks (the connect reply) are read lazily with the same values and errors', async (t) => {
+  const limits = { maxHeaderBytes: 1 << 20, maxBodyBytes: MAX }
+  const lines = ['Event-Name: CHANNEL_DATA', 'Unique-ID: u-1', 'Caller-Caller-ID-Name: Bob%20Smith']
+  for (let i = 0; i < 120; i++) lines.push(`variable_v${i}: value%20${i}`)
+  lines.push('Unique-ID: u-2', 'Content-Type: command/reply', 'Reply-Text: %2BOK%0A', 'Empty:')
+  const text = lines.join('\n')
+  t.ok(text.length > 2048, 'bigger than the lazy threshold')
+  for (const split of [text.length + 2, 700, 1]) {
+    const parser = new FrameParser(limits)
+    const bytes = Buffer.from(text + '\n\n')
+    const frames = []
+    for (let i = 0; i < bytes.length; i += split) frames.push(...parser.push(bytes.subarray(i, i + split)))
+    t.equal(frames.length, 1, `one frame, chunks of ${split}`)
+    const f = frames[0]
+    t.equal(f.header('Unique-ID'), 'u-2', 'last one wins, as in the object')
+    t.equal(f.header('Reply-Text'), '%2BOK%0A', 'raw as sent')
+    t.equal(f.header('Empty'), '')
+    t.equal(f.header('Missing'), undefined)
+    t.equal(f.header('Unique'), undefined, 'a prefix is not a name')
+    t.same({ ...f.headers }, { ...parseHeaderBlock(text) }, 'the object, when built, is the eager one')
+    const m = classify(f, MAX)
+    if (m.kind !== 'reply') throw new Error('not a reply')
+    t.equal(m.replyText, '+OK\n')
+    t.equal(m.header('Caller-Caller-ID-Name'), 'Bob Smith', 'decoded')
+    t.equal(m.headers['variable_v7'], 'value 7')
+  }
+  // A bad line anywhere in a big block: the same error as the line-by-line rule.
+  for (const bad of ['no colon here', ' Leading: space', ':novalue', 'Tab\tName: v']) {
+    const broken = [...lines.slice(0, 60), bad, ...lines.slice(60)].join('\n')
+    let expected: unknown
+    try {
+      parseHeaderBlock(broken)
+    } catch (err) {
+      expected = (err as Error).message
+    }
+    t.ok(expected, `${JSON.stringify(bad)} is malformed`)
+    t.throws(() => new FrameParser(limits).push(Buffer.from(broken + '\n\n')), { name: 'EslProtocolError', message: expected as string })
+  }
 })

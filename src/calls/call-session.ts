@@ -97,7 +97,7 @@ export class CallSession {
 
   private async decide(startedAt: Date): Promise<RouteDecision | EmployeeCallDecision> {
     // Calls employees place (desk-phone outbound, internal, FMC) are not routed: see steps/outbound.ts.
-    const direction = employeeCallDirection(this.ctx.channel.channelData.vars)
+    const direction = employeeCallDirection(this.ctx.channel.channelData.variable)
     if (direction) {
       const plan = await planEmployeeCall(this.ctx, direction)
       await this.startCdr(startedAt, plan.sourceTag, null).written

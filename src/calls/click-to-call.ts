@@ -54,13 +54,13 @@ export interface OriginatedCall {
 }
 
 /** The originated-call facts of a channel, or null for a call a phone placed itself. */
-export function originatedCall(vars: Readonly<Record<string, string>>): OriginatedCall | null {
-  const origin = vars[ORIGINATE_VARS.origin]
+export function originatedCall(variable: (name: string) => string | undefined): OriginatedCall | null {
+  const origin = variable(ORIGINATE_VARS.origin)
   if (origin !== 'click-to-call' && origin !== 'callback' && origin !== 'call-plan') return null
-  const employeeId = vars[ORIGINATE_VARS.employee]
-  const callee = vars[ORIGINATE_VARS.callee]
+  const employeeId = variable(ORIGINATE_VARS.employee)
+  const callee = variable(ORIGINATE_VARS.callee)
   if (!employeeId || !callee) return null
-  return { origin, employeeId, callee, clientId: vars[ORIGINATE_VARS.client] || null, callbackId: vars[ORIGINATE_VARS.callback] || null, forcedCallerId: vars[ORIGINATE_VARS.forcedCallerId] || null }
+  return { origin, employeeId, callee, clientId: variable(ORIGINATE_VARS.client) || null, callbackId: variable(ORIGINATE_VARS.callback) || null, forcedCallerId: variable(ORIGINATE_VARS.forcedCallerId) || null }
 }
 
 /** What the inbound event socket must offer (InboundClient). */

@@ -16,7 +16,7 @@ export const LOST_BEFORE_HANDLING_CAUSE = 'SWITCHBOARD_SOCKET_LOST'
  */
 export async function writeLostChannelCdr(deps: Pick<CallDeps, 'cdr' | 'config' | 'node' | 'log'>, data: ChannelData, reason: string, at = new Date()): Promise<void> {
   const caller = normalizePhone(data.callerIdNumber, deps.config().defaultRegion) ?? (data.callerIdNumber || null)
-  const direction = employeeCallDirection(data.vars) ?? 'inbound'
+  const direction = employeeCallDirection(data.variable) ?? 'inbound'
   const destination = data.destination || null
   try {
     await deps.cdr.start({ uuid: data.uuid, direction, caller, callee: destination, did: direction === 'inbound' ? destination : null, sourceTag: null, clientId: null, startedAt: at, node: deps.node })

@@ -131,7 +131,7 @@ export class CallChannel extends EventEmitter<CallChannelEvents> {
   ) {
     super()
     this.uuid = channelData.uuid
-    if (channelData.headers['Answer-State'] === 'answered') this.state = 'answered'
+    if (channelData.header('Answer-State') === 'answered') this.state = 'answered'
     this.ended = new Promise((resolve) => {
       conn.once('close', ({ reason, error }) => {
         this.onClose(reason, error)

@@ -22,15 +22,28 @@ export interface ChannelData {
   vars: Record<string, string>
   /** Every header as received (decoded). */
   headers: Record<string, string>
+  /** One header, decoded, without building `headers` (the connect reply has ~150). */
+  header(name: string): string | undefined
+  /** One channel variable (`variable_<name>`), decoded, without building `vars`. */
+  variable(name: string): string | undefined
+}
+
+/** Where the channel data comes from: the connect reply (see EslReply). */
+export interface HeaderSource {
+  readonly headers: Record<string, string>
+  header(name: string): string | undefined
 }
 
 /**
- * The call's facts from the connect reply. `vars`, `sipVars` and `sipHeaders` (~100 keys
- * each on a real SIP call) are built on first read and kept: most calls read a few.
+ * The call's facts from the connect reply. `headers`, `vars`, `sipVars` and `sipHeaders`
+ * (~100 keys each on a real SIP call) are built on first read and kept: a call reads a
+ * few values, through header() and variable(). A plain object works as a source too.
  */
-export function parseChannelData(h: Record<string, string>): ChannelData {
+export function parseChannelData(source: HeaderSource | Record<string, string>): ChannelData {
+  const src: HeaderSource = typeof source.header === 'function' ? (source as HeaderSource) : plainSource(source as Record<string, string>)
+  const h = (name: string) => src.header(name)
   let split: { vars: Record<string, string>; sipVars: Record<string, string>; sipHeaders: Record<string, string> } | undefined
-  const variables = () => (split ??= splitVariables(h))
+  const variables = () => (split ??= splitVariables(src.headers))
   return {
     uuid: pick(h, 'Unique-ID', 'Channel-Unique-ID', 'Caller-Unique-ID', 'variable_uuid'),
     callerIdNumber: pick(h, 'Caller-Caller-ID-Number', 'Channel-Caller-ID-Number', 'variable_caller_id_number'),
@@ -50,8 +63,16 @@ export function parseChannelData(h: Record<string, string>): ChannelData {
     get vars() {
       return variables().vars
     },
-    headers: h,
+    get headers() {
+      return src.headers
+    },
+    header: h,
+    variable: (name: string) => src.header(`variable_${name}`),
   }
+}
+
+function plainSource(headers: Record<string, string>): HeaderSource {
+  return { headers, header: (name) => headers[name] }
 }
 
 function splitVariables(h: Record<string, string>) {
@@ -70,7 +91,10 @@ function splitVariables(h: Record<string, string>) {
 }
 
 /** The first non-empty value of `keys` (a module function: tsx names inner closures on every call). */
-function pick(h: Record<string, string>, ...keys: string[]): string {
-  for (const k of keys) if (h[k] !== undefined && h[k] !== '') return h[k]
+function pick(h: (name: string) => string | undefined, ...keys: string[]): string {
+  for (const k of keys) {
+    const v = h(k)
+    if (v !== undefined && v !== '') return v
+  }
   return ''
 }

@@ -9,11 +9,14 @@ import { FrameParser } from './frame-parser.ts'
 
 /** A command's answer: command/reply (Reply-Text) or api/response (body). */
 export interface EslReply {
-  headers: Record<string, string>
+  /** Every header, decoded (built when first read; the connect reply has ~150). */
+  readonly headers: Record<string, string>
   body: string
   /** Reply-Text for command/reply, the body for api/response. */
   text: string
   ok: boolean
+  /** One header, decoded, without building `headers`. */
+  header(name: string): string | undefined
 }
 
 interface Pending {
@@ -226,9 +229,16 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
           this.log.debug({ command: p.command.split('\n')[0] }, 'late ESL reply to an abandoned command consumed')
           return
         }
-        const isApi = m.headers['Content-Type'] === 'api/response'
-        const text = isApi ? m.body : (m.headers['Reply-Text'] ?? '')
-        p.resolve({ headers: m.headers, body: m.body, text, ok: !isApiFailure(text) })
+        const text = m.contentType === 'api/response' ? m.body : m.replyText
+        p.resolve({
+          get headers() {
+            return m.headers
+          },
+          body: m.body,
+          text,
+          ok: !isApiFailure(text),
+          header: (name: string) => m.header(name),
+        })
         return
       }
       case 'event':

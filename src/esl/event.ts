@@ -1,5 +1,5 @@
 import { EslProtocolError } from './errors.ts'
-import { checkHeaderLine, contentLength, decodeValue, parseHeaderBlock, VALID_BLOCK, type RawFrame } from './frame-parser.ts'
+import { checkHeaderLine, contentLength, decodeValue, lastHeaderLine, parseHeaderBlock, VALID_BLOCK, type RawFrame } from './frame-parser.ts'
 
 /**
  * One event from FreeSWITCH, whatever its wire format (plain or json). Values are decoded.
@@ -67,18 +67,52 @@ export class EslEvent {
 
 /** A frame, classified: what the connection needs to route it. */
 export type EslMessage =
-  | { kind: 'reply'; headers: Record<string, string>; body: string } // command/reply, api/response
+  | ReplyMessage // command/reply, api/response
   | { kind: 'event'; event: EslEvent }
   | { kind: 'disconnect'; disposition: string; headers: Record<string, string>; body: string }
   | { kind: 'auth' }
   | { kind: 'other'; contentType: string; headers: Record<string, string>; body: string }
 
+/**
+ * A command's answer. `headers` (decoded) is built when first read: the reply to `connect`
+ * carries the whole channel data (~150 headers), of which a call reads a few through
+ * `header()`.
+ */
+export interface ReplyMessage {
+  kind: 'reply'
+  contentType: string
+  /** Reply-Text, decoded ('' when absent: api/response answers in the body). */
+  replyText: string
+  readonly headers: Record<string, string>
+  body: string
+  /** One header, decoded (the last if repeated), without building `headers`. */
+  header(name: string): string | undefined
+}
+
+function replyMessage(frame: RawFrame, contentType: string): ReplyMessage {
+  let decoded: Record<string, string> | undefined
+  return {
+    kind: 'reply',
+    contentType,
+    replyText: decodeValue(frame.header('Reply-Text') ?? ''),
+    get headers() {
+      return (decoded ??= decodeAll(frame.headers))
+    },
+    body: frame.body.toString('utf8'),
+    header(name: string) {
+      if (decoded) return decoded[name]
+      const v = frame.header(name)
+      return v === undefined ? undefined : decodeValue(v)
+    },
+  }
+}
+
 export function classify(frame: RawFrame, maxBodyBytes: number): EslMessage {
-  const type = frame.headers['Content-Type'] ?? ''
+  const type = frame.header('Content-Type') ?? ''
   switch (type) {
     case 'command/reply':
     case 'api/response':
-      return { kind: 'reply', headers: decodeAll(frame.headers), body: frame.body.toString('utf8') }
+      return replyMessage(frame, type)
     case 'text/event-plain':
       return { kind: 'event', event: parsePlainEvent(frame.body, maxBodyBytes) }
     case 'text/event-json':
@@ -86,7 +120,7 @@ export function classify(frame: RawFrame, maxBodyBytes: number): EslMessage {
     case 'text/disconnect-notice':
       return {
         kind: 'disconnect',
-        disposition: frame.headers['Content-Disposition'] ?? '',
+        disposition: frame.header('Content-Disposition') ?? '',
         headers: decodeAll(frame.headers),
         body: frame.body.toString('utf8'),
       }
@@ -177,16 +211,7 @@ function checkLines(text: string): void {
   }
 }
 
-/**
- * Where the value of the last `name:` line of a validated block starts, or -1. Forward
- * indexOf only: V8's lastIndexOf is a naive backwards scan, ~5× slower on a 2 KB event.
- */
-export function lastHeaderLine(text: string, name: string): number {
-  const needle = `\n${name}:`
-  let at = text.startsWith(`${name}:`) ? 0 : -1
-  for (let i = text.indexOf(needle); i >= 0; i = text.indexOf(needle, i + needle.length - 1)) at = i + 1
-  return at
-}
+export { lastHeaderLine }
 
 /** The decoded value of the last `name:` line of a validated block (last one wins, as in the header object). */
 function lastValue(text: string, name: string): string | undefined {

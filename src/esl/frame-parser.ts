@@ -12,8 +12,60 @@ import { EslProtocolError } from './errors.ts'
  */
 export interface RawFrame {
   /** Header values exactly as sent (FreeSWITCH URL-encodes some, not others). */
-  headers: Record<string, string>
+  readonly headers: Record<string, string>
   body: Buffer
+  /** One header's value as sent (the last if repeated), without building `headers`. */
+  header(name: string): string | undefined
+}
+
+/**
+ * Header blocks longer than this are validated at once but turned into an object only
+ * when read: the connect reply (~150 headers, 5 KiB) is read a few values at a time.
+ */
+const LAZY_BLOCK_CHARS = 1024
+
+/** A frame whose header object is built on first use; the block is already validated. */
+class LazyFrame implements RawFrame {
+  private parsed: Record<string, string> | undefined
+  constructor(
+    private readonly text: string,
+    public body: Buffer,
+  ) {}
+
+  get headers(): Record<string, string> {
+    return (this.parsed ??= parseHeaderBlock(this.text))
+  }
+
+  header(name: string): string | undefined {
+    if (this.parsed) return this.parsed[name]
+    const at = lastHeaderLine(this.text, name)
+    if (at < 0) return undefined
+    let nl = this.text.indexOf('\n', at)
+    if (nl < 0) nl = this.text.length
+    const colon = at + name.length
+    const from = this.text.charCodeAt(colon + 1) === 0x20 ? colon + 2 : colon + 1
+    return from >= nl ? '' : this.text.slice(from, nl)
+  }
+}
+
+/** A frame with its header object built at once (small blocks: every event's outer frame, replies). */
+class ParsedFrame implements RawFrame {
+  constructor(
+    readonly headers: Record<string, string>,
+    public body: Buffer,
+  ) {}
+
+  header(name: string): string | undefined {
+    return this.headers[name]
+  }
+}
+
+/** Where the last `name:` line of a validated block starts, or -1 (forward scans only: V8's lastIndexOf is slow). */
+export function lastHeaderLine(text: string, name: string): number {
+  const needle = `\n${name}:`
+  let at = text.startsWith(`${name}:`) ? 0 : -1
+  for (let i = text.indexOf(needle); i >= 0; i = text.indexOf(needle, i + needle.length - 1)) at = i + 1
+  return at
 }
 
 export interface FrameParserLimits {
@@ -30,7 +82,7 @@ export class FrameParser {
   private buf: Buffer = Buffer.alloc(0)
   /** Where to resume the search for "\n\n" (bytes before it were already scanned). */
   private scanFrom = 0
-  private pendingHeaders: Record<string, string> | null = null
+  private pendingFrame: RawFrame | null = null
   private pendingLength = 0
 
   constructor(private readonly limits: FrameParserLimits) {}
@@ -45,11 +97,12 @@ export class FrameParser {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk])
     const frames: RawFrame[] = []
     for (;;) {
-      if (this.pendingHeaders) {
+      if (this.pendingFrame) {
         if (this.buf.length < this.pendingLength) break
-        frames.push({ headers: this.pendingHeaders, body: this.buf.subarray(0, this.pendingLength) })
+        this.pendingFrame.body = this.buf.subarray(0, this.pendingLength)
+        frames.push(this.pendingFrame)
         this.buf = this.buf.subarray(this.pendingLength)
-        this.pendingHeaders = null
+        this.pendingFrame = null
         this.scanFrom = 0
         continue
       }
@@ -69,15 +122,20 @@ export class FrameParser {
         break
       }
       if (end > this.limits.maxHeaderBytes) throw new EslProtocolError(`header block exceeds ${this.limits.maxHeaderBytes} bytes`)
-      const headers = parseHeaderBlock(this.buf.subarray(0, end).toString('utf8'))
+      const text = this.buf.subarray(0, end).toString('utf8')
+      let frame: RawFrame
+      if (text.length > LAZY_BLOCK_CHARS) {
+        if (!VALID_BLOCK.test(text)) parseHeaderBlock(text) // throws the error of the first bad line
+        frame = new LazyFrame(text, NO_BODY)
+      } else frame = new ParsedFrame(parseHeaderBlock(text), NO_BODY)
       this.buf = this.buf.subarray(end + 2)
       this.scanFrom = 0
-      const length = contentLength(headers, this.limits.maxBodyBytes)
+      const length = contentLengthValue(frame.header('Content-Length'), this.limits.maxBodyBytes)
       if (length > 0) {
-        this.pendingHeaders = headers
+        this.pendingFrame = frame
         this.pendingLength = length
       } else {
-        frames.push({ headers, body: NO_BODY })
+        frames.push(frame)
       }
     }
     return frames
@@ -134,7 +192,10 @@ export function checkHeaderLine(text: string, pos: number, nl: number): number {
 }
 
 export function contentLength(headers: Record<string, string>, maxBodyBytes: number): number {
-  const raw = headers['Content-Length']
+  return contentLengthValue(headers['Content-Length'], maxBodyBytes)
+}
+
+function contentLengthValue(raw: string | undefined, maxBodyBytes: number): number {
   if (raw === undefined) return 0
   if (!/^\d{1,10}$/.test(raw.trim())) throw new EslProtocolError(`invalid Content-Length ${JSON.stringify(raw.slice(0, 40))}`)
   const n = Number(raw.trim())

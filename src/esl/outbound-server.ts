@@ -188,10 +188,10 @@ export class OutboundServer extends EventEmitter<OutboundServerEvents> {
     const setup = Promise.all(this.setupCommands.map((c) => conn.command(c).then((reply) => ({ command: c, reply }))))
     setup.catch(() => {}) // a failed connect says it first; the same failure rejects these
     const reply = await connected
-    if (!reply.headers['Unique-ID'] && !reply.headers['Channel-Unique-ID']) {
+    if (!reply.header('Unique-ID') && !reply.header('Channel-Unique-ID')) {
       throw new EslProtocolError('connect reply carries no channel data')
     }
-    const data = parseChannelData(reply.headers)
+    const data = parseChannelData(reply)
     known.data = data
     // The call's pino child (remote + call_uuid) is made when something first logs: at the
     // default level nothing does on a normal call, and a child costs as much as parsing a

@@ -17,8 +17,8 @@ export type EmployeeCallDirection = EmployeeCallDecision['direction']
  * The direction the shipped dialplan set (`switchboard_direction`: public → inbound,
  * fmc → fmc, default → internal/outbound). Anything else is treated as inbound.
  */
-export function employeeCallDirection(vars: Readonly<Record<string, string>>): EmployeeCallDirection | null {
-  const d = vars.switchboard_direction
+export function employeeCallDirection(variable: (name: string) => string | undefined): EmployeeCallDirection | null {
+  const d = variable('switchboard_direction')
   return d === 'outbound' || d === 'internal' || d === 'fmc' ? d : null
 }
 
@@ -37,7 +37,7 @@ export async function planEmployeeCall(ctx: CallContext, direction: EmployeeCall
  */
 export async function planOutbound(ctx: CallContext): Promise<EmployeeCallDecision> {
   const { channel, deps, state } = ctx
-  const originated = originatedCall(channel.channelData.vars)
+  const originated = originatedCall(channel.channelData.variable)
   if (originated) return planOriginated(ctx, originated)
   const ext = callingExtension(channel.channelData)
   state.caller = ext || null

@@ -91,7 +91,7 @@ async function priorityOf(ctx: CallContext, acd: Acd, queue: QueueConfig) {
   const { deps, state } = ctx
   const cfg = deps.config()
   const client = state.clientId ? deps.directory().clients.get(state.clientId) : undefined
-  const isCallback = ctx.channel.channelData.vars?.switchboard_callback === 'true' || await acd.hasOpenCallback(state.caller).catch(() => false)
+  const isCallback = ctx.channel.channelData.variable('switchboard_callback') === 'true' || await acd.hasOpenCallback(state.caller).catch(() => false)
   const d = state.decision
   const decided = d && 'kind' in d && d.kind === 'queue' && d.queueId === queue.id ? d.priority : undefined
   return callerPriority(cfg, queue, { segment: state.segment, client, callback: isCallback, decided })
