@@ -40,34 +40,61 @@ export interface HeaderSource {
  * few values, through header() and variable(). A plain object works as a source too.
  */
 export function parseChannelData(source: HeaderSource | Record<string, string>): ChannelData {
-  const src: HeaderSource = typeof source.header === 'function' ? (source as HeaderSource) : plainSource(source as Record<string, string>)
-  const h = (name: string) => src.header(name)
-  let split: { vars: Record<string, string>; sipVars: Record<string, string>; sipHeaders: Record<string, string> } | undefined
-  const variables = () => (split ??= splitVariables(src.headers))
-  return {
-    uuid: pick(h, 'Unique-ID', 'Channel-Unique-ID', 'Caller-Unique-ID', 'variable_uuid'),
-    callerIdNumber: pick(h, 'Caller-Caller-ID-Number', 'Channel-Caller-ID-Number', 'variable_caller_id_number'),
-    callerIdName: pick(h, 'Caller-Caller-ID-Name', 'Channel-Caller-ID-Name', 'variable_caller_id_name'),
-    destination: pick(h, 'Caller-Destination-Number', 'Channel-Destination-Number', 'variable_destination_number'),
-    ani: pick(h, 'Caller-ANI', 'Channel-ANI'),
-    direction: pick(h, 'Call-Direction', 'Caller-Direction', 'variable_direction'),
-    channelName: pick(h, 'Channel-Name', 'Caller-Channel-Name', 'variable_channel_name'),
-    context: pick(h, 'Caller-Context', 'Channel-Context'),
-    source: pick(h, 'Caller-Source', 'Channel-Source'),
-    get sipHeaders() {
-      return variables().sipHeaders
-    },
-    get sipVars() {
-      return variables().sipVars
-    },
-    get vars() {
-      return variables().vars
-    },
-    get headers() {
-      return src.headers
-    },
-    header: h,
-    variable: (name: string) => src.header(`variable_${name}`),
+  return new ConnectChannelData(typeof source.header === 'function' ? (source as HeaderSource) : plainSource(source as Record<string, string>))
+}
+
+/** A class: getters on the prototype, one object per call. */
+class ConnectChannelData implements ChannelData {
+  readonly uuid: string
+  readonly callerIdNumber: string
+  readonly callerIdName: string
+  readonly destination: string
+  readonly ani: string
+  readonly direction: string
+  readonly channelName: string
+  readonly context: string
+  readonly source: string
+  private split: { vars: Record<string, string>; sipVars: Record<string, string>; sipHeaders: Record<string, string> } | undefined
+
+  constructor(private readonly src: HeaderSource) {
+    this.uuid = pick(src, 'Unique-ID', 'Channel-Unique-ID', 'Caller-Unique-ID', 'variable_uuid')
+    this.callerIdNumber = pick(src, 'Caller-Caller-ID-Number', 'Channel-Caller-ID-Number', 'variable_caller_id_number')
+    this.callerIdName = pick(src, 'Caller-Caller-ID-Name', 'Channel-Caller-ID-Name', 'variable_caller_id_name')
+    this.destination = pick(src, 'Caller-Destination-Number', 'Channel-Destination-Number', 'variable_destination_number')
+    this.ani = pick(src, 'Caller-ANI', 'Channel-ANI')
+    this.direction = pick(src, 'Call-Direction', 'Caller-Direction', 'variable_direction')
+    this.channelName = pick(src, 'Channel-Name', 'Caller-Channel-Name', 'variable_channel_name')
+    this.context = pick(src, 'Caller-Context', 'Channel-Context')
+    this.source = pick(src, 'Caller-Source', 'Channel-Source')
+  }
+
+  get headers(): Record<string, string> {
+    return this.src.headers
+  }
+
+  get vars(): Record<string, string> {
+    return (this.split ??= splitVariables(this.src.headers)).vars
+  }
+
+  get sipVars(): Record<string, string> {
+    return (this.split ??= splitVariables(this.src.headers)).sipVars
+  }
+
+  get sipHeaders(): Record<string, string> {
+    return (this.split ??= splitVariables(this.src.headers)).sipHeaders
+  }
+
+  header(name: string): string | undefined {
+    return this.src.header(name)
+  }
+
+  /** An arrow: callers pass it around as a lookup function. */
+  readonly variable = (name: string): string | undefined => this.src.header(`variable_${name}`)
+
+  /** What logs and JSON see: the plain fields and the variables. */
+  toJSON() {
+    const { uuid, callerIdNumber, callerIdName, destination, ani, direction, channelName, context, source } = this
+    return { uuid, callerIdNumber, callerIdName, destination, ani, direction, channelName, context, source, sipHeaders: this.sipHeaders, vars: this.vars }
   }
 }
 
@@ -91,9 +118,9 @@ function splitVariables(h: Record<string, string>) {
 }
 
 /** The first non-empty value of `keys` (a module function: tsx names inner closures on every call). */
-function pick(h: (name: string) => string | undefined, ...keys: string[]): string {
+function pick(src: HeaderSource, ...keys: string[]): string {
   for (const k of keys) {
-    const v = h(k)
+    const v = src.header(k)
     if (v !== undefined && v !== '') return v
   }
   return ''

@@ -229,16 +229,9 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
           this.log.debug({ command: p.command.split('\n')[0] }, 'late ESL reply to an abandoned command consumed')
           return
         }
-        const text = m.contentType === 'api/response' ? m.body : m.replyText
-        p.resolve({
-          get headers() {
-            return m.headers
-          },
-          body: m.body,
-          text,
-          ok: !isApiFailure(text),
-          header: (name: string) => m.header(name),
-        })
+        m.text = m.contentType === 'api/response' ? m.body : m.replyText
+        m.ok = !isApiFailure(m.text)
+        p.resolve(m)
         return
       }
       case 'event':

@@ -76,34 +76,33 @@ export type EslMessage =
 /**
  * A command's answer. `headers` (decoded) is built when first read: the reply to `connect`
  * carries the whole channel data (~150 headers), of which a call reads a few through
- * `header()`.
+ * `header()`. A class (getter and method on the prototype): one object per reply, no
+ * closures. The connection sets `text` and `ok` and hands it to the command's caller.
  */
-export interface ReplyMessage {
-  kind: 'reply'
-  contentType: string
-  /** Reply-Text, decoded ('' when absent: api/response answers in the body). */
-  replyText: string
-  readonly headers: Record<string, string>
-  body: string
-  /** One header, decoded (the last if repeated), without building `headers`. */
-  header(name: string): string | undefined
-}
+export class ReplyMessage {
+  readonly kind = 'reply' as const
+  /** Reply-Text for command/reply, the body for api/response (set by the connection). */
+  text = ''
+  ok = true
+  private decoded: Record<string, string> | undefined
 
-function replyMessage(frame: RawFrame, contentType: string): ReplyMessage {
-  let decoded: Record<string, string> | undefined
-  return {
-    kind: 'reply',
-    contentType,
-    replyText: decodeValue(frame.header('Reply-Text') ?? ''),
-    get headers() {
-      return (decoded ??= decodeAll(frame.headers))
-    },
-    body: frame.body.toString('utf8'),
-    header(name: string) {
-      if (decoded) return decoded[name]
-      const v = frame.header(name)
-      return v === undefined ? undefined : decodeValue(v)
-    },
+  constructor(
+    private readonly frame: RawFrame,
+    readonly contentType: string,
+    /** Reply-Text, decoded ('' when absent: api/response answers in the body). */
+    readonly replyText: string,
+    readonly body: string,
+  ) {}
+
+  get headers(): Record<string, string> {
+    return (this.decoded ??= decodeAll(this.frame.headers))
+  }
+
+  /** One header, decoded (the last if repeated), without building `headers`. */
+  header(name: string): string | undefined {
+    if (this.decoded) return this.decoded[name]
+    const v = this.frame.header(name)
+    return v === undefined ? undefined : decodeValue(v)
   }
 }
 
@@ -112,7 +111,7 @@ export function classify(frame: RawFrame, maxBodyBytes: number): EslMessage {
   switch (type) {
     case 'command/reply':
     case 'api/response':
-      return replyMessage(frame, type)
+      return new ReplyMessage(frame, type, decodeValue(frame.header('Reply-Text') ?? ''), frame.body.toString('utf8'))
     case 'text/event-plain':
       return { kind: 'event', event: parsePlainEvent(frame.body, maxBodyBytes) }
     case 'text/event-json':
