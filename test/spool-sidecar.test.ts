@@ -74,3 +74,39 @@ t.test('lastCompleteSidecar ignores blank lines and documents that are not sidec
   t.equal(lastCompleteSidecar(''), null)
   t.equal(lastCompleteSidecar('\n\n'), null)
 })
+
+t.test('a recording FreeSWITCH did not start leaves no sidecar behind; one whose WAV exists keeps it', async (t) => {
+  const spool = await tempSpool()
+  t.teardown(() => rm(spool.dir, { recursive: true, force: true }))
+  const unstarted = sidecar()
+  await spool.open(unstarted)
+  t.equal(await spool.discardUnstarted(unstarted.recordingId), true)
+  t.notOk(existsSync(spool.sidecarPath(unstarted.recordingId)), 'the sidecar went')
+  const started = sidecar()
+  const wav = await spool.open(started)
+  await writeFile(wav, 'RIFF')
+  t.equal(await spool.discardUnstarted(started.recordingId), false, 'a WAV exists: FreeSWITCH did start it')
+  t.ok(existsSync(spool.sidecarPath(started.recordingId)), 'so the sidecar stays for the scanner')
+})
+
+t.test('a leg recording refused by FreeSWITCH (no such channel) removes its sidecar; the call goes on', async (t) => {
+  const { startServerWithSimulator } = await import('./support/esl-harness.ts')
+  const { startLegRecording } = await import('../src/calls/steps/record.ts')
+  const { silentLogger } = await import('../src/log.ts')
+  const spool = await tempSpool()
+  t.teardown(() => rm(spool.dir, { recursive: true, force: true }))
+  const { h, sim } = await startServerWithSimulator(t)
+  const call = sim.call({})
+  const channel = await h.nextChannel()
+  await channel.answer()
+  const state = { uuid: channel.uuid, direction: 'inbound', caller: '+74951234567', did: '+74951112233', clientId: null, queueId: null, segment: null, sidecars: new Map(), recordingIds: [] as string[] }
+  const ctx = { channel, state, log: silentLogger(), deps: { spool, config: () => ({ recording: { stereo: true, recordInternal: true } }), recordings: { mayStartOptionalRecording: () => true } } }
+  // uuid_record on a leg FreeSWITCH does not know: `-ERR No such channel!`.
+  const r = await startLegRecording(ctx as never, randomUUID(), randomUUID(), 'mgr-1')
+  t.equal(r, null, 'not started')
+  t.same(state.recordingIds, [], 'nothing handed to the pipeline')
+  t.same((await readdir(spool.dir)).filter((n) => n.endsWith('.json')), [], 'no sidecar left in the spool')
+  t.equal(await channel.playback('still-here.wav'), 'FILE PLAYED', 'the call goes on')
+  await channel.hangup()
+  await call.done
+})

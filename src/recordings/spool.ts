@@ -135,6 +135,23 @@ export class Spool {
   }
 
   /**
+   * A recording FreeSWITCH did not start (its `uuid_record`/`conference record` was refused
+   * or the channel was gone): the sidecar goes, unless a WAV exists after all — then it
+   * stays and the scanner stores the file as always. The scanner looks for WAVs, so without
+   * this every refused start left a sidecar in the spool for good. Returns whether it went.
+   */
+  async discardUnstarted(id: string): Promise<boolean> {
+    try {
+      await stat(this.wavPath(id))
+      return false
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+    await rm(this.sidecarPath(id), { force: true })
+    return true
+  }
+
+  /**
    * Recordings waiting to be stored: WAVs whose sidecar says stopped, or which have not
    * changed for `quietMs` (the call's Switchboard died before it could say so).
    */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { CallContext } from '../context.ts'
 import type { SpoolSidecar } from '../../recordings/spool.ts'
+import { TimeoutError } from '../../errors.ts'
 
 /**
  * Start recording the caller's leg from answer (IVR included): stereo, caller on the
@@ -40,6 +41,7 @@ async function beginConversationRecording(ctx: CallContext, otherLegUuid: string
     await channel.recordLeg(wavPath, { stereo: ctx.deps.config().recording.stereo, minSec: 0 })
   } catch (err) {
     ctx.log.error({ err, recording_id: recordingId }, 'could not start the conversation recording; the call recording still runs')
+    await forgetUnstarted(ctx, recordingId, err)
     return null
   }
   state.recordingIds.push(recordingId)
@@ -66,6 +68,7 @@ export async function startLegRecording(ctx: CallContext, recordOnUuid: string, 
     await ctx.channel.recordLeg(wavPath, { uuid: recordOnUuid, stereo: ctx.deps.config().recording.stereo, minSec: 0 })
   } catch (err) {
     ctx.log.error({ err, recording_id: recordingId, leg_uuid: recordOnUuid }, 'could not start the leg recording')
+    await forgetUnstarted(ctx, recordingId, err)
     return null
   }
   ctx.state.recordingIds.push(recordingId)
@@ -80,10 +83,22 @@ export async function startConferenceRecording(ctx: CallContext, room: string, l
     await ctx.channel.api(`conference ${room} record ${wavPath}`)
   } catch (err) {
     ctx.log.error({ err, recording_id: recordingId, room }, 'could not start the conference recording')
+    await forgetUnstarted(ctx, recordingId, err)
     return null
   }
   ctx.state.recordingIds.push(recordingId)
   return wavPath
+}
+
+/**
+ * FreeSWITCH refused to start a recording (or the channel was gone): its sidecar goes,
+ * unless a WAV exists after all. After a timeout FreeSWITCH may still start it, so the
+ * sidecar stays for the scanner.
+ */
+async function forgetUnstarted(ctx: CallContext, recordingId: string, err: unknown): Promise<void> {
+  if (err instanceof TimeoutError) return
+  ctx.state.sidecars.delete(recordingId)
+  await ctx.deps.spool.discardUnstarted(recordingId).catch((e) => ctx.log.warn({ err: e, recording_id: recordingId }, 'sidecar of an unstarted recording left in the spool'))
 }
 
 /** The caller was on hold (music) from `fromMs` to `toMs`: marked in the caller-leg file, for QA. */
