@@ -8,7 +8,7 @@
  *   node --import tsx bench/esl.ts        (writes bench/results/esl.json)
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -29,7 +29,7 @@ import { decideWithWebhook } from '../src/routing/decision-webhook.ts'
 import { fixedClock, type PresenceState } from '../src/routing/types.ts'
 import { endpointOf } from '../src/calls/context.ts'
 
-type Msg = { type: 'flow'; port: number; n: number; concurrency: number; destination: string; callers?: number } | { type: 'hold'; port: number; n: number } | { type: 'release' } | { type: 'exit' }
+type Msg = { type: 'flow'; port: number; n: number; concurrency: number; destination: string; callers?: number; talkMs?: number } | { type: 'hold'; port: number; n: number } | { type: 'release' } | { type: 'exit' }
 
 // ---- child: the FreeSWITCH side ------------------------------------------------------
 async function simChild(): Promise<void> {
@@ -37,7 +37,7 @@ async function simChild(): Promise<void> {
   let holders: InstanceType<typeof FsSimulator> | undefined
   process.on('message', async (m: Msg) => {
     if (m.type === 'flow') {
-      const sim = new FsSimulator({ port: m.port, playbackMs: [0, 0], lingerMs: 0, defaultTarget: { answerAfterMs: 0, hangupAfterMs: 20 } })
+      const sim = new FsSimulator({ port: m.port, playbackMs: [0, 0], lingerMs: 0, defaultTarget: { answerAfterMs: 0, hangupAfterMs: m.talkMs ?? 20 } })
       let next = 0
       let failed = 0
       const started = performance.now()
@@ -49,7 +49,9 @@ async function simChild(): Promise<void> {
           // With `callers`: a different known client number per call, so that the routed flow looks each one up.
           const callerIdNumber = m.callers ? routedCaller(i % m.callers) : undefined
           const r = await sim.call({ destination: m.destination, callerIdNumber }).done.catch(() => undefined)
-          if (!r || r.closedBy !== 'fs') failed++
+          // A call failed if it did not reach its end: the app may close the socket itself
+          // once CHANNEL_HANGUP_COMPLETE is in (CallSession does, after its CDR).
+          if (!r || (r.closedBy !== 'fs' && !r.sent.includes('CHANNEL_HANGUP_COMPLETE'))) failed++
         }
       }
       await Promise.all(Array.from({ length: m.concurrency }, worker))
@@ -102,7 +104,7 @@ function ask<T>(child: ChildProcess, msg: Msg, reply: string): Promise<T> {
  * simulator (same 2 cores); the per-core figure divides the calls by the CPU time this
  * process (Switchboard's side) used while they ran: process.cpuUsage, user + system.
  */
-async function measureFlow(child: ChildProcess, o: { port: number; n: number; concurrency: number; destination: string; callers?: number }) {
+async function measureFlow(child: ChildProcess, o: { port: number; n: number; concurrency: number; destination: string; callers?: number; talkMs?: number }) {
   let gcMs = 0
   let gcCount = 0
   const gcObserver = new PerformanceObserver((list) => {
@@ -423,16 +425,24 @@ async function measureCallSession(child: ChildProcess, o: { n: number; concurren
       statements++
       return query.apply(this, a)
     }
+    // Each call's conversation lasts 1 s: longer than starting its conversation recording
+    // (a spool file and uuid_record), so every call does the same recording work.
+    const talkMs = 1000
+    const spoolFiles = () => {
+      const names = readdirSync(spool.dir)
+      return { wavs: names.filter((n) => n.endsWith('.wav')).length, sidecars: names.filter((n) => n.endsWith('.json')).length }
+    }
     try {
-      await measureFlow(child, { port, n: 300, concurrency: o.concurrency, destination: ROUTE_DID, callers: ROUTED_CALLERS })
+      await measureFlow(child, { port, n: 300, concurrency: o.concurrency, destination: ROUTE_DID, callers: ROUTED_CALLERS, talkMs })
       await until(() => service.activeCalls === 0, 10_000)
+      const filesBefore = spoolFiles()
       fullGc()
       const since = new Date()
       statements = 0
       const lag = monitorEventLoopDelay({ resolution: 10 })
       lag.enable()
       const r = await profiled('callSession', async () => {
-        const m = await measureFlow(child, { port, n: o.n, concurrency: o.concurrency, destination: ROUTE_DID, callers: ROUTED_CALLERS })
+        const m = await measureFlow(child, { port, n: o.n, concurrency: o.concurrency, destination: ROUTE_DID, callers: ROUTED_CALLERS, talkMs })
         // The CDR's last writes happen after FreeSWITCH's side saw the hangup: wait for them, on the clock.
         const cpu0 = process.cpuUsage()
         await until(() => service.activeCalls === 0, 10_000)
@@ -448,6 +458,7 @@ async function measureCallSession(child: ChildProcess, o: { n: number; concurren
       r.eventLoopLagP99Ms = lag.percentile(99) / 1e6
       lag.disable()
       const pgStatements = statements
+      const filesAfter = spoolFiles()
       const outcomes = (await db.pool.query<{ outcome: string; n: number }>(`SELECT coalesce(outcome, 'open') AS outcome, count(*)::int AS n FROM calls WHERE started_at >= $1 GROUP BY 1`, [since])).rows
       const legs = (await db.pool.query<{ party: string; n: number }>(`SELECT l.party, count(*)::int AS n FROM legs l JOIN calls c ON c.uuid = l.call_uuid WHERE c.started_at >= $1 GROUP BY 1`, [since])).rows
       await service.stop(2_000)
@@ -458,7 +469,10 @@ async function measureCallSession(child: ChildProcess, o: { n: number; concurren
         pgStatementsPerCall: pgStatements / o.n,
         cdrOutcomes: Object.fromEntries(outcomes.map((x) => [x.outcome, x.n])),
         legsByParty: Object.fromEntries(legs.map((x) => [x.party, x.n])),
-        note: 'CSAT off, wrap-up 0 s, recordings left in the spool (no transcoding), silent logger; Postgres CPU not included',
+        // Same work in every run: the call recording and the conversation recording of each call (2 WAVs, 2 sidecars).
+        spoolPerCall: { wavs: (filesAfter.wavs - filesBefore.wavs) / o.n, sidecars: (filesAfter.sidecars - filesBefore.sidecars) / o.n },
+        talkMs,
+        note: 'CSAT off, wrap-up 0 s, 1 s conversations, recordings left in the spool (no transcoding), silent logger; Postgres CPU not included',
       }
     } finally {
       proto.query = query

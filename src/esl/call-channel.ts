@@ -48,8 +48,10 @@ export interface HangupCompleteInfo {
   cause: string
   billsec: number
   duration: number
-  /** Channel variables (without `variable_`) at the end: record_ms, record_file_size, ... */
+  /** Channel variables (without `variable_`) at the end: record_ms, record_file_size, ... (all ~150, built on first read) */
   vars: Record<string, string>
+  /** One of them, without building `vars`. */
+  variable(name: string): string | undefined
 }
 
 export interface CallChannelEvents {
@@ -608,6 +610,7 @@ function hangupCompleteInfo(e: EslEvent, cause: string): HangupCompleteInfo {
       }
       return vars
     },
+    variable: (name: string) => (vars ? vars[name] : e.header(`variable_${name}`)),
   }
 }
 
