@@ -37,10 +37,10 @@ export interface HeaderSource {
 /**
  * The call's facts from the connect reply. `headers`, `vars`, `sipVars` and `sipHeaders`
  * (~100 keys each on a real SIP call) are built on first read and kept: a call reads a
- * few values, through header() and variable(). A plain object works as a source too.
+ * few values, through header() and variable().
  */
-export function parseChannelData(source: HeaderSource | Record<string, string>): ChannelData {
-  return new ConnectChannelData(typeof source.header === 'function' ? (source as HeaderSource) : plainSource(source as Record<string, string>))
+export function parseChannelData(source: HeaderSource): ChannelData {
+  return new ConnectChannelData(source)
 }
 
 /** A class: getters on the prototype, one object per call. */
@@ -96,10 +96,6 @@ class ConnectChannelData implements ChannelData {
     const { uuid, callerIdNumber, callerIdName, destination, ani, direction, channelName, context, source } = this
     return { uuid, callerIdNumber, callerIdName, destination, ani, direction, channelName, context, source, sipHeaders: this.sipHeaders, vars: this.vars }
   }
-}
-
-function plainSource(headers: Record<string, string>): HeaderSource {
-  return { headers, header: (name) => headers[name] }
 }
 
 function splitVariables(h: Record<string, string>) {

@@ -1,5 +1,5 @@
 import { EslProtocolError } from './errors.ts'
-import { checkHeaderLine, contentLength, decodeValue, lastHeaderLine, parseHeaderBlock, VALID_BLOCK, type RawFrame } from './frame-parser.ts'
+import { checkHeaderLine, contentLength, decodeValue, lastHeaderLine, parseHeaderBlock, rawHeaderValue, VALID_BLOCK, type RawFrame } from './frame-parser.ts'
 
 /**
  * One event from FreeSWITCH, whatever its wire format (plain or json). Values are decoded.
@@ -31,14 +31,7 @@ export class EslEvent {
   /** One header's decoded value (the last one if repeated, as `headers` has it), or undefined. */
   header(name: string): string | undefined {
     if (this.parsed || this.raw === null) return this.headers[name]
-    const raw = this.raw
-    const at = lastHeaderLine(raw, name)
-    if (at < 0) return undefined
-    let nl = raw.indexOf('\n', at)
-    if (nl < 0) nl = raw.length
-    let from = at + name.length + 1
-    if (raw.charCodeAt(from) === 0x20) from++
-    return from >= nl ? '' : decodeValue(raw.slice(from, nl))
+    return lastValue(this.raw, name)
   }
 
   /**
@@ -174,7 +167,7 @@ export function parsePlainEvent(body: Buffer, maxBodyBytes: number): EslEvent {
   } else {
     // Anything else: one regex pass validates every line; only a malformed block takes
     // the line-by-line walk, which throws the same error as before.
-    if (!PLAIN_BLOCK.test(text)) checkLines(text)
+    if (!VALID_BLOCK.test(text)) checkLines(text)
     name = lastValue(text, 'Event-Name') ?? ''
     lengthValue = lastValue(text, 'Content-Length')
   }
@@ -188,11 +181,9 @@ export function parsePlainEvent(body: Buffer, maxBodyBytes: number): EslEvent {
 
 const BLANK_LINE = Buffer.from('\n\n')
 
-/** A header block exactly as checkHeaderLine accepts it (see frame-parser.ts). */
-const PLAIN_BLOCK = VALID_BLOCK
 
 /**
- * PLAIN_BLOCK whose first line is Event-Name and whose other lines are neither Event-Name
+ * VALID_BLOCK whose first line is Event-Name and whose other lines are neither Event-Name
  * nor Content-Length: how FreeSWITCH sends every event without a body. The lookahead costs
  * a character or two per line, not a scan of the block per header sought.
  */
@@ -214,11 +205,8 @@ export { lastHeaderLine }
 
 /** The decoded value of the last `name:` line of a validated block (last one wins, as in the header object). */
 function lastValue(text: string, name: string): string | undefined {
-  const at = lastHeaderLine(text, name)
-  if (at < 0) return undefined
-  let nl = text.indexOf('\n', at)
-  if (nl < 0) nl = text.length
-  return valueAt(text, at + name.length, nl)
+  const v = rawHeaderValue(text, name)
+  return v === undefined ? undefined : decodeValue(v)
 }
 
 /** The header line of a validated block starting at `at` into `out` (a module function: tsx names inner closures on every call). */

@@ -37,14 +37,7 @@ class LazyFrame implements RawFrame {
   }
 
   header(name: string): string | undefined {
-    if (this.parsed) return this.parsed[name]
-    const at = lastHeaderLine(this.text, name)
-    if (at < 0) return undefined
-    let nl = this.text.indexOf('\n', at)
-    if (nl < 0) nl = this.text.length
-    const colon = at + name.length
-    const from = this.text.charCodeAt(colon + 1) === 0x20 ? colon + 2 : colon + 1
-    return from >= nl ? '' : this.text.slice(from, nl)
+    return this.parsed ? this.parsed[name] : rawHeaderValue(this.text, name)
   }
 }
 
@@ -58,6 +51,17 @@ class ParsedFrame implements RawFrame {
   header(name: string): string | undefined {
     return this.headers[name]
   }
+}
+
+/** The value of the last `name:` line of a validated block, as sent (not decoded), or undefined. */
+export function rawHeaderValue(text: string, name: string): string | undefined {
+  const at = lastHeaderLine(text, name)
+  if (at < 0) return undefined
+  let nl = text.indexOf('\n', at)
+  if (nl < 0) nl = text.length
+  const colon = at + name.length
+  const from = text.charCodeAt(colon + 1) === 0x20 ? colon + 2 : colon + 1
+  return from >= nl ? '' : text.slice(from, nl)
 }
 
 /** Where the last `name:` line of a validated block starts, or -1 (forward scans only: V8's lastIndexOf is slow). */
