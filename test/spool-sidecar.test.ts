@@ -23,8 +23,8 @@ t.test('a sidecar is created once, exclusively, and changed by appending whole d
   const stopped = await spool.update(s.recordingId, { stoppedAt: '2026-11-23T10:00:00.000Z', agentId: 'mgr-1' }, s)
   t.match(stopped, { stoppedAt: '2026-11-23T10:00:00.000Z', agentId: 'mgr-1', clientId: 'c1' })
   t.same(await spool.read(s.recordingId), stopped, 'the last line is the current sidecar')
-  const lines = (await readFile(spool.sidecarPath(s.recordingId), 'utf8')).split('\n')
-  t.equal(lines.length, 3, 'two whole documents, each ending in a newline')
+  const lines = (await readFile(spool.sidecarPath(s.recordingId), 'utf8')).split('\n').filter((l) => l !== '')
+  t.equal(lines.length, 2, 'two whole documents, one per line')
   t.same(JSON.parse(lines[0]), s, 'the first document is left as it was written')
 
   // Without the call's copy: read back from the file.
@@ -50,6 +50,12 @@ t.test('a write torn by a crash leaves the previous document the truth', async (
   }
   await appendFile(spool.sidecarPath(s.recordingId), '\0\0\0\0\n') // a power loss may leave zeros where the data should be
   t.same(await spool.read(s.recordingId), s)
+
+  // After the crash, the next change appended behind a torn line still reads as the current document.
+  await writeFile(spool.sidecarPath(s.recordingId), JSON.stringify(s) + '\n' + line.slice(0, 30))
+  const after = await spool.update(s.recordingId, { agentId: 'mgr-7' })
+  t.equal(after?.agentId, 'mgr-7')
+  t.same(await spool.read(s.recordingId), after, 'not glued to the torn line')
 
   await writeFile(spool.sidecarPath(s.recordingId), JSON.stringify(s).slice(0, 40))
   t.equal(await spool.read(s.recordingId), null, 'a torn first (and only) write: treated like a WAV without a sidecar')

@@ -126,7 +126,8 @@ export class Spool {
     if (Object.keys(change).length === 0) return current // nothing to write
     const next = { ...current, ...change }
     try {
-      await writeFile(this.sidecarPath(id), sidecarLine(next), { flag: APPEND_EXISTING })
+      // The leading newline ends a line a crash may have torn, so this document is never glued to it.
+      await writeFile(this.sidecarPath(id), '\n' + sidecarLine(next), { flag: APPEND_EXISTING })
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
       throw err
