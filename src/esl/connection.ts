@@ -59,6 +59,8 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
    */
   private deadlineTimer: NodeJS.Timeout | undefined
   private armedFor = Infinity
+  /** Commands written this tick wait in the socket until the next tick sends them together (see write). */
+  private corked = false
 
   /**
    * `log` may be a function: the logger is then made on first use. A pino child per
@@ -121,7 +123,6 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
    * format their own headers (CallChannel.execute).
    */
   send(text: string, command: string, opts: { timeoutMs?: number; giveUpAfterMs?: number } = {}): Promise<EslReply> {
-    if (this.closed) return Promise.reject(new EslClosedError(this.closeReason))
     return new Promise<EslReply>((resolve, reject) => this.sendThen(text, command, resolve, reject, opts))
   }
 
@@ -168,7 +169,6 @@ export class EslConnection extends EventEmitter<EslConnectionEvents> {
     this.socket.write(text)
   }
 
-  private corked = false
   private readonly uncork = (): void => {
     this.corked = false
     this.socket.uncork()
